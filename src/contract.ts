@@ -1,0 +1,73 @@
+/**
+ * Typed view of `contract.json`, the single source of truth for every name, port, UID,
+ * command and path that the constructs, the Containerfiles, the scripts and the tests
+ * share. Nothing else in the library spells these values out.
+ */
+import contract from './contract.json';
+
+/** The three StepFlow components this kit deploys. */
+export type ComponentId = 'core' | 'python-sdk' | 'inference';
+
+/** Paths probed by the kubelet, per probe kind. */
+export interface HealthPaths {
+  readonly liveness: string;
+  readonly readiness: string;
+  readonly startup: string;
+}
+
+/** What every component shares in the contract. */
+export interface ComponentContract {
+  /** Base resource name (Deployment, Service, ServiceAccount), before any prefix. */
+  readonly name: string;
+  /** Container name inside the pod. */
+  readonly container: string;
+  /** Image repository name, appended to the registry. */
+  readonly image: string;
+  /** The port the process listens on. */
+  readonly port: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly health: HealthPaths;
+}
+
+export interface CoreContract extends ComponentContract {
+  /** Absolute path of the stepflow-server binary in the image. */
+  readonly binary: string;
+}
+
+export interface PythonComponentContract extends ComponentContract {
+  /** Python module run with `python3 -m`. */
+  readonly module: string;
+  /** Route prefix in the StepFlow config (`/<prefix>/{*component}`). */
+  readonly routePrefix: string;
+}
+
+/** Pinned StepFlow releases of one generation. */
+export interface GenerationVersions {
+  readonly orchestrator: string;
+  readonly sdk: string;
+  readonly sdkExtras: string;
+}
+
+export const CONTRACT = {
+  app: contract.app,
+  partOf: contract.partOf,
+  managedBy: contract.managedBy,
+  labels: contract.labels,
+  podSecurityVersion: contract.podSecurityVersion,
+  configMap: contract.configMap,
+  paths: contract.paths,
+  images: contract.images,
+  gpu: contract.gpu,
+  env: contract.env,
+  apiPaths: contract.apiPaths,
+  generations: contract.generations as Record<'0.11' | '0.13', GenerationVersions>,
+  components: {
+    'core': contract.components.core as CoreContract,
+    'python-sdk': contract.components['python-sdk'] as PythonComponentContract,
+    'inference': contract.components.inference as PythonComponentContract,
+  },
+} as const;
+
+/** Path of the StepFlow config file inside the core container. */
+export const CONFIG_FILE_PATH = `${CONTRACT.configMap.mountPath}/${CONTRACT.configMap.key}`;

@@ -1,0 +1,116 @@
+import { ImagePullPolicy } from './components/common';
+import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptions, LogLevel, ModelCacheOptions } from './types';
+
+/** Defaults of one component in an environment. */
+export interface ComponentDefaults {
+  readonly replicas?: number;
+  readonly autoscaling?: AutoscalingOptions;
+  readonly disruptionBudget?: DisruptionBudgetOptions;
+  readonly resources?: ComputeResources;
+}
+
+/** Defaults of the inference component in an environment. */
+export interface InferenceDefaults extends ComponentDefaults {
+  readonly gpu?: GpuOptions;
+  readonly shmSizeMiB?: number;
+  readonly modelCache?: ModelCacheOptions;
+}
+
+/** What an environment preset supplies. Every field is only a default: chart props win. */
+export interface EnvironmentSettings {
+  /** Value of the `environment` label, e.g. `dev`. */
+  readonly name: string;
+  readonly namespace: string;
+  /** Prefix of every resource name, e.g. `dev-`. */
+  readonly namePrefix: string;
+  readonly logLevel: LogLevel;
+  /** @default - none: the chart must be given imageRegistry */
+  readonly imageRegistry?: string;
+  /** @default - none: the chart must be given imageTag */
+  readonly imageTag?: string;
+  readonly imagePullPolicy: ImagePullPolicy;
+  /** Whether the cluster has NVIDIA GPUs; a GPU request in an environment without is an error. */
+  readonly gpuAvailable: boolean;
+  /** Production rules: pinned image tags, and an Ingress host is required. */
+  readonly production: boolean;
+  readonly core: ComponentDefaults;
+  readonly pythonSdk: ComponentDefaults;
+  readonly inference: InferenceDefaults;
+}
+
+/**
+ * A named, typed environment preset. `StepFlowEnvironment.DEV` and `.PROD` follow the
+ * design document; `extend` derives another (staging, a second region) from one of them.
+ */
+export class StepFlowEnvironment {
+  /** A laptop k3s: one replica each, debug logs, CPU-only inference, local registry. */
+  public static readonly DEV = new StepFlowEnvironment({
+    name: 'dev',
+    namespace: 'stepflow-dev',
+    namePrefix: 'dev-',
+    logLevel: LogLevel.DEBUG,
+    imageRegistry: 'localhost:5000',
+    imageTag: 'dev',
+    imagePullPolicy: ImagePullPolicy.ALWAYS,
+    gpuAvailable: false,
+    production: false,
+    core: { replicas: 1, resources: { cpuRequestMillis: 50, cpuLimitMillis: 500, memoryRequestMiB: 64, memoryLimitMiB: 256 } },
+    pythonSdk: { replicas: 1, resources: { cpuRequestMillis: 100, cpuLimitMillis: 500, memoryRequestMiB: 128, memoryLimitMiB: 512 } },
+    inference: {
+      replicas: 1,
+      resources: { cpuRequestMillis: 250, cpuLimitMillis: 2000, memoryRequestMiB: 1024, memoryLimitMiB: 3072 },
+      shmSizeMiB: 256,
+      modelCache: { sizeGiB: 5 },
+    },
+  });
+
+  /** Production: autoscaled core and python-sdk, PDBs, GPU inference, TLS Ingress. */
+  public static readonly PROD = new StepFlowEnvironment({
+    name: 'prod',
+    namespace: 'stepflow',
+    namePrefix: '',
+    logLevel: LogLevel.INFO,
+    imagePullPolicy: ImagePullPolicy.IF_NOT_PRESENT,
+    gpuAvailable: true,
+    production: true,
+    core: {
+      replicas: 3,
+      autoscaling: { minReplicas: 3, maxReplicas: 10, cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 },
+      disruptionBudget: { maxUnavailable: 1 },
+      resources: { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 1024 },
+    },
+    pythonSdk: {
+      replicas: 5,
+      autoscaling: { minReplicas: 5, maxReplicas: 20, cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 },
+      disruptionBudget: { maxUnavailable: 1 },
+      resources: { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 1024 },
+    },
+    inference: {
+      replicas: 2,
+      disruptionBudget: { maxUnavailable: 1 },
+      resources: { cpuRequestMillis: 2000, cpuLimitMillis: 4000, memoryRequestMiB: 8192, memoryLimitMiB: 16384 },
+      gpu: { count: 1 },
+      shmSizeMiB: 4096,
+      modelCache: { sizeGiB: 50 },
+    },
+  });
+
+  /** A preset of your own, from complete settings. */
+  public static custom(settings: EnvironmentSettings): StepFlowEnvironment {
+    return new StepFlowEnvironment(settings);
+  }
+
+  private constructor(public readonly settings: EnvironmentSettings) {}
+
+  /** A new preset: these settings, with the given ones replacing them (component blocks merge by field). */
+  public extend(overrides: Partial<EnvironmentSettings>): StepFlowEnvironment {
+    const s = this.settings;
+    return new StepFlowEnvironment({
+      ...s,
+      ...overrides,
+      core: { ...s.core, ...overrides.core },
+      pythonSdk: { ...s.pythonSdk, ...overrides.pythonSdk },
+      inference: { ...s.inference, ...overrides.inference },
+    });
+  }
+}

@@ -1,0 +1,13 @@
+// Public API of the StepFlow deployment kit. Only re-exports: what is not listed here
+// (src/internal/*, the contract helpers) is not part of the API.
+export * from './types';
+export * from './environments';
+export { ImagePullPolicy, StepFlowComponentProps, IComponentServer, ICoreEndpoint } from './components/common';
+export * from './components/core';
+export * from './components/python-sdk';
+export * from './components/inference';
+export * from './platform/namespace';
+export * from './platform/network-policies';
+export * from './platform/ingress';
+export * from './config/stepflow-config';
+export * from '../charts/stepflow-chart';

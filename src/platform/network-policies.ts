@@ -1,0 +1,117 @@
+import { Construct } from 'constructs';
+import * as k8s from '../../imports/k8s';
+import { CONTRACT } from '../contract';
+import { IComponentServer } from '../components/common';
+import { Placement, installationLabels, resourceName } from '../internal/metadata';
+import { PropValidator } from '../internal/validation';
+import { StepFlowGeneration } from '../types';
+
+/** Props of {@link StepFlowNetworkPolicies}. */
+export interface StepFlowNetworkPoliciesProps {
+  readonly namespace: string;
+  readonly namePrefix: string;
+  readonly environmentName: string;
+  readonly generation: StepFlowGeneration;
+  /** The core server's pod labels and port. */
+  readonly core: { readonly selector: Record<string, string>; readonly port: number };
+  /** The component servers the core server routes to. */
+  readonly componentServers: IComponentServer[];
+  /**
+   * Namespace of the ingress controller allowed to reach the core server.
+   * @default - no ingress traffic is allowed (reach core with `kubectl port-forward`)
+   */
+  readonly ingressControllerNamespace?: string;
+  /**
+   * Namespace of the cluster DNS pods.
+   * @default 'kube-system'
+   */
+  readonly dnsNamespace?: string;
+  /**
+   * Labels of the cluster DNS pods (CoreDNS in kubeadm, k3s, EKS, GKE).
+   * @default { 'k8s-app': 'kube-dns' }
+   */
+  readonly dnsPodLabels?: Record<string, string>;
+}
+
+/** Namespaces are selected by the label the API server sets on every namespace. */
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+const HTTPS_PORT = 443;
+const DNS_PORT = 53;
+
+const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
+const inNamespace = (ns: string): k8s.LabelSelector => ({ matchLabels: { [NAMESPACE_NAME_LABEL]: ns } });
+
+/**
+ * Default deny for every pod of the namespace, then one policy per workload that allows
+ * exactly the traffic StepFlow sends: DNS; the ingress controller → core; core →
+ * component servers (HTTP push) or component servers → core (gRPC pull, and the blob API
+ * in both generations); HTTPS egress for the component servers (model and package hubs,
+ * external APIs).
+ */
+export class StepFlowNetworkPolicies extends Construct {
+  public readonly policies: k8s.KubeNetworkPolicy[] = [];
+  private readonly placement: Placement;
+
+  constructor(scope: Construct, id: string, props: StepFlowNetworkPoliciesProps) {
+    super(scope, id);
+    const v = new PropValidator(this);
+    if (props.ingressControllerNamespace !== undefined) v.dnsLabel('ingressControllerNamespace', props.ingressControllerNamespace);
+    const dnsNamespace = props.dnsNamespace ?? 'kube-system';
+    v.dnsLabel('dnsNamespace', dnsNamespace);
+    this.placement = props;
+    const push = props.generation === StepFlowGeneration.HTTP_PUSH;
+    const servers = props.componentServers;
+    const core = props.core;
+
+    this.policy('DefaultDeny', 'stepflow-default-deny', {}, { ingress: [], egress: [] });
+    this.policy('AllowDns', 'stepflow-allow-dns', { [CONTRACT.labels.app]: CONTRACT.app }, {
+      egress: [{
+        to: [{ namespaceSelector: inNamespace(dnsNamespace), podSelector: { matchLabels: props.dnsPodLabels ?? { 'k8s-app': 'kube-dns' } } }],
+        ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)],
+      }],
+    });
+
+    const coreIngress: k8s.NetworkPolicyIngressRule[] = [];
+    if (props.ingressControllerNamespace !== undefined) {
+      coreIngress.push({ from: [{ namespaceSelector: inNamespace(props.ingressControllerNamespace) }], ports: [tcp(core.port)] });
+    }
+    if (servers.length > 0) {
+      coreIngress.push({ from: servers.map((s) => ({ podSelector: { matchLabels: s.selector } })), ports: [tcp(core.port)] });
+    }
+    const coreEgress: k8s.NetworkPolicyEgressRule[] = push
+      ? servers.filter((s) => s.listenPort !== undefined).map((s) => ({ to: [{ podSelector: { matchLabels: s.selector } }], ports: [tcp(s.listenPort!)] }))
+      : [];
+    this.policy('Core', 'stepflow-core', core.selector, { ingress: coreIngress, egress: coreEgress });
+
+    for (const s of servers) {
+      const ingress: k8s.NetworkPolicyIngressRule[] = push && s.listenPort !== undefined
+        ? [{ from: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(s.listenPort)] }]
+        : [];
+      this.policy(`Server-${s.component}`, CONTRACT.components[s.component].name, s.selector, {
+        ingress,
+        egress: [
+          { to: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(core.port)] },
+          { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], ports: [tcp(HTTPS_PORT)] },
+        ],
+      });
+    }
+
+  }
+
+  private policy(id: string, baseName: string, podLabels: Record<string, string>, rules: { ingress?: k8s.NetworkPolicyIngressRule[]; egress?: k8s.NetworkPolicyEgressRule[] }): void {
+    const policyTypes = [...(rules.ingress ? ['Ingress'] : []), ...(rules.egress ? ['Egress'] : [])];
+    this.policies.push(new k8s.KubeNetworkPolicy(this, id, {
+      metadata: {
+        name: resourceName(this.placement, baseName),
+        namespace: this.placement.namespace,
+        labels: { ...installationLabels(this.placement), ...pick(podLabels, CONTRACT.labels.component) },
+      },
+      spec: { podSelector: { matchLabels: podLabels }, policyTypes, ...rules },
+    }));
+  }
+}
+
+/** `{ key: value }` when the labels carry the key, `{}` otherwise. */
+function pick(labels: Record<string, string>, key: string): Record<string, string> {
+  return labels[key] === undefined ? {} : { [key]: labels[key] };
+}

@@ -1,0 +1,134 @@
+/**
+ * Public option types shared by the component constructs. Units live in the names of
+ * plain numbers (`cpuMillis`, `memoryMiB`, `sizeGiB`, `...Seconds`).
+ */
+
+/** Log verbosity of a component. Each component maps it to its own variables. */
+export enum LogLevel {
+  DEBUG = 'debug',
+  INFO = 'info',
+  WARN = 'warn',
+  ERROR = 'error',
+}
+
+/**
+ * The two generations of StepFlow, which differ in who connects to whom.
+ */
+export enum StepFlowGeneration {
+  /** StepFlow 0.10–0.11: the core server calls component servers over HTTP (JSON-RPC). */
+  HTTP_PUSH = '0.11',
+  /** StepFlow 0.12–0.13: workers dial the core server and pull tasks from a named queue. */
+  GRPC_PULL = '0.13',
+}
+
+/** CPU and memory requests and limits of one container. */
+export interface ComputeResources {
+  readonly cpuRequestMillis: number;
+  readonly cpuLimitMillis: number;
+  readonly memoryRequestMiB: number;
+  readonly memoryLimitMiB: number;
+}
+
+/** A HorizontalPodAutoscaler (autoscaling/v2) for a Deployment. */
+export interface AutoscalingOptions {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  /**
+   * Target average CPU utilisation, in percent of the CPU request.
+   * @default 70
+   */
+  readonly cpuUtilizationPercent?: number;
+  /**
+   * Target average memory utilisation, in percent of the memory request.
+   * @default 80
+   */
+  readonly memoryUtilizationPercent?: number;
+  /**
+   * How long the HPA waits before it scales down, so that a short dip does not
+   * remove replicas that are needed again a minute later.
+   * @default 300
+   */
+  readonly scaleDownStabilizationSeconds?: number;
+}
+
+/** A PodDisruptionBudget. Give exactly one of the two fields. */
+export interface DisruptionBudgetOptions {
+  /** @default - not set */
+  readonly maxUnavailable?: number;
+  /** @default - not set */
+  readonly minAvailable?: number;
+}
+
+/** Access mode of the inference model-cache volume. */
+export enum ModelCacheAccessMode {
+  READ_WRITE_ONCE = 'ReadWriteOnce',
+  READ_WRITE_MANY = 'ReadWriteMany',
+}
+
+/** How the inference replicas get their model cache. */
+export enum ModelCacheSharing {
+  /** One claim per replica (StatefulSet volumeClaimTemplate): works with ReadWriteOnce. */
+  PER_REPLICA = 'per-replica',
+  /** One claim shared by every replica: needs ReadWriteMany once there are several replicas. */
+  SHARED = 'shared',
+}
+
+/** The persistent model cache of the inference component, mounted at `/models`. */
+export interface ModelCacheOptions {
+  /**
+   * Size of each claim.
+   * @default 20
+   */
+  readonly sizeGiB?: number;
+  /**
+   * StorageClass of the claim.
+   * @default - the cluster's default StorageClass
+   */
+  readonly storageClassName?: string;
+  /** @default ModelCacheAccessMode.READ_WRITE_ONCE */
+  readonly accessMode?: ModelCacheAccessMode;
+  /** @default ModelCacheSharing.PER_REPLICA */
+  readonly sharing?: ModelCacheSharing;
+}
+
+/** GPU scheduling of the inference component (NVIDIA device plugin and runtime). */
+export interface GpuOptions {
+  /**
+   * GPUs per pod (`nvidia.com/gpu`, requests = limits).
+   * @default 1
+   */
+  readonly count?: number;
+  /**
+   * RuntimeClass created by the NVIDIA GPU operator.
+   * @default 'nvidia'
+   */
+  readonly runtimeClassName?: string;
+  /**
+   * Node labels that GPU nodes carry.
+   * @default { accelerator: 'nvidia-gpu' }
+   */
+  readonly nodeSelector?: { readonly [key: string]: string };
+}
+
+/** The public entry point: an Ingress in front of the core server. */
+export interface IngressOptions {
+  /** Public host name, e.g. `stepflow.example.com`. */
+  readonly host: string;
+  /** @default 'nginx' */
+  readonly className?: string;
+  /**
+   * cert-manager ClusterIssuer that signs the TLS certificate.
+   * @default 'letsencrypt-prod'
+   */
+  readonly clusterIssuer?: string;
+  /**
+   * Secret that cert-manager writes the certificate into.
+   * @default - `<prefix>stepflow-tls`
+   */
+  readonly tlsSecretName?: string;
+  /**
+   * Namespace of the ingress controller's pods, allowed to reach core by NetworkPolicy.
+   * @default 'ingress-nginx'
+   */
+  readonly controllerNamespace?: string;
+}
