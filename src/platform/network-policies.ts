@@ -106,7 +106,7 @@ export class StepFlowNetworkPolicies extends Construct {
         namespace: this.placement.namespace,
         labels: { ...installationLabels(this.placement), ...pick(podLabels, CONTRACT.labels.component) },
       },
-      spec: { podSelector: { matchLabels: podLabels }, policyTypes, ...rules },
+      spec: { podSelector: Object.keys(podLabels).length > 0 ? { matchLabels: podLabels } : {}, policyTypes, ...rules },
     }));
   }
 }

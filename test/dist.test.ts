@@ -1,0 +1,61 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
+import { buildApp } from '../main';
+
+const ROOT = path.resolve(__dirname, '..');
+
+function synthTo(dir: string): Record<string, Buffer> {
+  buildApp(dir).synth();
+  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+}
+
+describe('dist/', () => {
+  const a = synthTo(fs.mkdtempSync(path.join(os.tmpdir(), 'synth-a-')));
+  const b = synthTo(fs.mkdtempSync(path.join(os.tmpdir(), 'synth-b-')));
+
+  test('one file per environment', () => {
+    expect(Object.keys(a)).toEqual(['dev.yaml', 'prod.yaml']);
+  });
+
+  test('two synths give identical bytes', () => {
+    for (const f of Object.keys(a)) expect(a[f].equals(b[f])).toBe(true);
+  });
+
+  test('the committed dist/ is what a fresh synth gives (run `npm run synth` and commit)', () => {
+    const committed = fs.readdirSync(path.join(ROOT, 'dist')).sort();
+    expect(committed).toEqual(Object.keys(a));
+    for (const f of committed) {
+      expect(fs.readFileSync(path.join(ROOT, 'dist', f), 'utf8')).toBe(a[f].toString('utf8'));
+    }
+  });
+
+  test.each(['dev.yaml', 'prod.yaml'])('%s: the Namespace is first, every other object is in it', (f) => {
+    const docs = parseAllDocuments(a[f].toString('utf8')).map((d) => d.toJS());
+    expect(docs[0].kind).toBe('Namespace');
+    const ns = docs[0].metadata.name;
+    for (const d of docs.slice(1)) expect(d.metadata.namespace).toBe(ns);
+    // kubectl applies the files of a directory in name order; both files hold their own Namespace.
+    const names = docs.map((d) => `${d.kind}/${d.metadata.name}`);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  test('the spec commands find their objects', () => {
+    const prod = parseAllDocuments(a['prod.yaml'].toString('utf8')).map((d) => d.toJS());
+    const dev = parseAllDocuments(a['dev.yaml'].toString('utf8')).map((d) => d.toJS());
+    // kubectl -n stepflow rollout status deployment/stepflow-core
+    expect(prod.some((o) => o.kind === 'Deployment' && o.metadata.name === 'stepflow-core' && o.metadata.namespace === 'stepflow')).toBe(true);
+    // kubectl -n stepflow logs -l component=core -f
+    expect(prod.filter((o) => o.kind === 'Deployment' && o.spec.template.metadata.labels.component === 'core')).toHaveLength(1);
+    // kubectl -n stepflow-dev exec -it deploy/dev-stepflow-core -- sh
+    expect(dev.some((o) => o.kind === 'Deployment' && o.metadata.name === 'dev-stepflow-core' && o.metadata.namespace === 'stepflow-dev')).toBe(true);
+  });
+
+  test('cdk8s.yaml runs the compiled app, not ts-node', () => {
+    const config = fs.readFileSync(path.join(ROOT, 'cdk8s.yaml'), 'utf8');
+    expect(config).toMatch(/^app: node lib\/main\.js$/m);
+    expect(execFileSync('git', ['check-ignore', 'lib/main.js'], { cwd: ROOT }).toString().trim()).toBe('lib/main.js');
+  });
+});

@@ -1,0 +1,42 @@
+import { Testing } from 'cdk8s';
+import { StepFlowChart, StepFlowChartProps, StepFlowEnvironment } from '../src';
+
+/** The props main.ts gives prod, so tests synthesize what dist/prod.yaml holds. */
+export const PROD_PROPS: StepFlowChartProps = {
+  environment: StepFlowEnvironment.PROD,
+  imageRegistry: 'registry.example.com/stepflow',
+  imageTag: '0.11.1',
+  ingress: { host: 'stepflow.example.com' },
+};
+
+export const DEV_PROPS: StepFlowChartProps = { environment: StepFlowEnvironment.DEV };
+
+/** Synthesize one chart in a fresh app and return its objects. */
+export function synth(props: StepFlowChartProps, id = 'test'): any[] {
+  const app = Testing.app();
+  const chart = new StepFlowChart(app, id, props);
+  return Testing.synth(chart);
+}
+
+/** The synth error message, or fail the test when synth succeeds. */
+export function synthError(props: StepFlowChartProps): string {
+  try {
+    synth(props);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected synth to fail');
+}
+
+export function find(objects: any[], kind: string, name: string): any {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind}/${name} in [${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}]`);
+  return found;
+}
+
+export const workloads = (objects: any[]) => objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+
+/** Every container of every pod template, init containers included. */
+export function containers(objects: any[]): any[] {
+  return workloads(objects).flatMap((w) => [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers]);
+}
