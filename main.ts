@@ -1,13 +1,19 @@
 // The app `cdk8s synth` runs (compiled to lib/main.js, see cdk8s.yaml): one chart per
 // environment, one file per chart in dist/. Edit the prod registry, tag and host here.
+//
+//   node lib/main.js [--outdir DIR] [--generation 0.11|0.13]
+//
+// `--generation 0.13` synthesizes the gRPC-pull generation elsewhere (the verification
+// tiers use it); dist/ holds the default generation.
 import { App, YamlOutputType } from 'cdk8s';
-import { StepFlowChart, StepFlowEnvironment } from './src';
+import { StepFlowChart, StepFlowEnvironment, StepFlowGeneration } from './src';
 
-export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist'): App {
+export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist', generation = StepFlowGeneration.HTTP_PUSH): App {
   const app = new App({ outdir, outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
-  new StepFlowChart(app, 'dev', { environment: StepFlowEnvironment.DEV });
+  new StepFlowChart(app, 'dev', { environment: StepFlowEnvironment.DEV, generation });
   new StepFlowChart(app, 'prod', {
     environment: StepFlowEnvironment.PROD,
+    generation,
     imageRegistry: 'registry.example.com/stepflow',
     imageTag: '0.11.1',
     ingress: { host: 'stepflow.example.com', clusterIssuer: 'letsencrypt-prod' },
@@ -15,6 +21,25 @@ export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist'): App {
   return app;
 }
 
+const USAGE = 'usage: node lib/main.js [--outdir DIR] [--generation 0.11|0.13]';
+
+function parseArgs(argv: string[]): { outdir?: string; generation: StepFlowGeneration } {
+  let outdir: string | undefined;
+  let generation = StepFlowGeneration.HTTP_PUSH;
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    const generations = Object.values(StepFlowGeneration) as string[];
+    if (flag === '--outdir' && value) outdir = value;
+    else if (flag === '--generation' && generations.includes(value)) generation = value as StepFlowGeneration;
+    else {
+      process.stderr.write(`unknown or incomplete argument: ${flag ?? ''} ${value ?? ''}\n${USAGE}\n`);
+      process.exit(2);
+    }
+  }
+  return { outdir, generation };
+}
+
 if (require.main === module) {
-  buildApp().synth();
+  const args = parseArgs(process.argv.slice(2));
+  buildApp(args.outdir, args.generation).synth();
 }
