@@ -5,19 +5,22 @@
 //
 // `--generation 0.13` synthesizes the gRPC-pull generation elsewhere (the verification
 // tiers use it); dist/ holds the default generation.
-import { App, YamlOutputType } from 'cdk8s';
-import { StepFlowChart, StepFlowEnvironment, StepFlowGeneration } from './src';
+import { StepFlowApp, StepFlowChart, StepFlowChartProps, StepFlowEnvironment, StepFlowGeneration } from './src';
 
-export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist', generation = StepFlowGeneration.HTTP_PUSH): App {
-  const app = new App({ outdir, outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
-  new StepFlowChart(app, 'dev', { environment: StepFlowEnvironment.DEV, generation });
-  new StepFlowChart(app, 'prod', {
+/** The environments in dist/: chart id (= file name) → props. */
+export const ENVIRONMENTS: Record<string, StepFlowChartProps> = {
+  dev: { environment: StepFlowEnvironment.DEV },
+  prod: {
     environment: StepFlowEnvironment.PROD,
-    generation,
     imageRegistry: 'registry.example.com/stepflow',
     imageTag: '0.11.1',
     ingress: { host: 'stepflow.example.com', clusterIssuer: 'letsencrypt-prod' },
-  });
+  },
+};
+
+export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist', generation = StepFlowGeneration.HTTP_PUSH): StepFlowApp {
+  const app = new StepFlowApp({ outdir });
+  for (const [id, props] of Object.entries(ENVIRONMENTS)) new StepFlowChart(app, id, { ...props, generation });
   return app;
 }
 

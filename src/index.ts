@@ -11,3 +11,4 @@ export * from './platform/network-policies';
 export * from './platform/ingress';
 export * from './config/stepflow-config';
 export * from '../charts/stepflow-chart';
+export * from '../charts/stepflow-app';

@@ -3,7 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
-import { buildApp } from '../main';
+import { App, YamlOutputType } from 'cdk8s';
+import { ENVIRONMENTS, buildApp } from '../main';
+import { StepFlowChart } from '../src';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -51,6 +53,18 @@ describe('dist/', () => {
     expect(prod.filter((o) => o.kind === 'Deployment' && o.spec.template.metadata.labels.component === 'core')).toHaveLength(1);
     // kubectl -n stepflow-dev exec -it deploy/dev-stepflow-core -- sh
     expect(dev.some((o) => o.kind === 'Deployment' && o.metadata.name === 'dev-stepflow-core' && o.metadata.namespace === 'stepflow-dev')).toBe(true);
+  });
+
+  test('StepFlowApp writes the same bytes as cdk8s App, validating once', () => {
+    const dirs = [fs.mkdtempSync(path.join(os.tmpdir(), 'cdk8s-app-')), fs.mkdtempSync(path.join(os.tmpdir(), 'cdk8s-app-'))];
+    const plain = new App({ outdir: dirs[0], outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
+    for (const [id, props] of Object.entries(ENVIRONMENTS)) new StepFlowChart(plain, id, props);
+    plain.synth();
+    const ours = buildApp(dirs[1]);
+    ours.synth();
+    for (const f of ['dev.yaml', 'prod.yaml']) {
+      expect(fs.readFileSync(path.join(dirs[1], f), 'utf8')).toBe(fs.readFileSync(path.join(dirs[0], f), 'utf8'));
+    }
   });
 
   test('cdk8s.yaml runs the compiled app, not ts-node', () => {

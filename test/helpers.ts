@@ -1,15 +1,10 @@
 import { Testing } from 'cdk8s';
-import { StepFlowChart, StepFlowChartProps, StepFlowEnvironment } from '../src';
+import { ENVIRONMENTS } from '../main';
+import { StepFlowChart, StepFlowChartProps } from '../src';
 
-/** The props main.ts gives prod, so tests synthesize what dist/prod.yaml holds. */
-export const PROD_PROPS: StepFlowChartProps = {
-  environment: StepFlowEnvironment.PROD,
-  imageRegistry: 'registry.example.com/stepflow',
-  imageTag: '0.11.1',
-  ingress: { host: 'stepflow.example.com' },
-};
-
-export const DEV_PROPS: StepFlowChartProps = { environment: StepFlowEnvironment.DEV };
+/** The props main.ts gives each environment, so tests synthesize what dist/ holds. */
+export const DEV_PROPS: StepFlowChartProps = ENVIRONMENTS.dev;
+export const PROD_PROPS: StepFlowChartProps = ENVIRONMENTS.prod;
 
 /** Synthesize one chart in a fresh app and return its objects. */
 export function synth(props: StepFlowChartProps, id = 'test'): any[] {
