@@ -70,7 +70,7 @@ export class StepFlowEnvironment {
     namespace: 'stepflow',
     namePrefix: '',
     logLevel: LogLevel.INFO,
-    imagePullPolicy: ImagePullPolicy.IF_NOT_PRESENT,
+    imagePullPolicy: ImagePullPolicy.ALWAYS,
     gpuAvailable: true,
     production: true,
     core: {

@@ -40,7 +40,10 @@ export interface StepFlowComponentProps {
    * @default - `<imageRegistry>/<component image>:<imageTag>`
    */
   readonly image?: string;
-  /** @default ImagePullPolicy.IF_NOT_PRESENT */
+  /**
+   * Always: a re-pushed tag is picked up, and the kubelet checks the node may still pull the image.
+   * @default ImagePullPolicy.ALWAYS
+   */
   readonly imagePullPolicy?: ImagePullPolicy;
   /**
    * Reject images tagged `latest` or untagged (production).
@@ -132,7 +135,7 @@ export function resolveCommon(v: PropValidator, component: ComponentId, props: S
     placement,
     generation: props.generation ?? StepFlowGeneration.HTTP_PUSH,
     image,
-    imagePullPolicy: props.imagePullPolicy ?? ImagePullPolicy.IF_NOT_PRESENT,
+    imagePullPolicy: props.imagePullPolicy ?? ImagePullPolicy.ALWAYS,
     replicas: props.replicas ?? 1,
     autoscaling: props.autoscaling,
     disruptionBudget: props.disruptionBudget,
