@@ -164,7 +164,10 @@ describe('dev specifics', () => {
     expect(spec.tolerations).toBeUndefined();
     expect(spec.nodeSelector).toBeUndefined();
     expect(spec.containers[0].resources.limits['nvidia.com/gpu']).toBeUndefined();
-    expect(spec.containers[0].env).toContainEqual({ name: 'STEPFLOW_INFERENCE_DEVICE', value: 'cpu' });
+    expect(spec.containers[0].env).toEqual(expect.arrayContaining([
+      { name: 'STEPFLOW_INFERENCE_DEVICE', value: 'cpu' },
+      { name: 'OMP_NUM_THREADS', value: '2' },
+    ]));
     expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
   });
 });
@@ -201,7 +204,11 @@ describe('prod specifics', () => {
     expect(spec.nodeSelector).toEqual({ accelerator: 'nvidia-gpu' });
     expect(spec.volumes).toContainEqual({ name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '4096Mi' } });
     expect(c.volumeMounts).toContainEqual({ name: 'model-cache', mountPath: '/models' });
-    expect(c.env).toContainEqual({ name: 'MODEL_CACHE_DIR', value: '/models' });
+    expect(c.env).toEqual(expect.arrayContaining([
+      { name: 'MODEL_CACHE_DIR', value: '/models' },
+      { name: 'STEPFLOW_INFERENCE_DEVICE', value: 'cuda' },
+      { name: 'OMP_NUM_THREADS', value: '4' },
+    ]));
     expect(sts.spec.volumeClaimTemplates).toEqual([{
       metadata: { name: 'model-cache', labels: expect.objectContaining({ component: 'inference' }) },
       spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '50Gi' } } },

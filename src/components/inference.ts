@@ -32,7 +32,7 @@ export interface StepFlowInferenceProps extends StepFlowComponentProps {
    */
   readonly gpu?: GpuOptions;
   /**
-   * @default - InferenceDevice.AUTO with a GPU, InferenceDevice.CPU without
+   * @default - InferenceDevice.CUDA with a GPU (the pod fails fast on a node without one), InferenceDevice.CPU without
    */
   readonly device?: InferenceDevice;
   /**
@@ -100,7 +100,7 @@ export class StepFlowInference extends Construct implements IComponentServer {
     const c = resolveCommon(v, 'inference', props, DEFAULT_RESOURCES);
     const gpu = props.gpu;
     const gpuCount = gpu ? gpu.count ?? 1 : 0;
-    const device = props.device ?? (gpu ? InferenceDevice.AUTO : InferenceDevice.CPU);
+    const device = props.device ?? (gpu ? InferenceDevice.CUDA : InferenceDevice.CPU);
     const shmSizeMiB = props.shmSizeMiB ?? 1024;
     const cache = {
       sizeGiB: props.modelCache?.sizeGiB ?? 20,
@@ -191,6 +191,8 @@ export class StepFlowInference extends Construct implements IComponentServer {
         [CONTRACT.env.allowDownload]: String(props.allowModelDownload ?? false),
         [CONTRACT.env.maxBatchSize]: String(maxBatchSize),
         [CONTRACT.env.hfHome]: `${CONTRACT.paths.cache}/huggingface`,
+        // PyTorch would otherwise start one thread per node core, far beyond the CPU limit.
+        [CONTRACT.env.ompThreads]: String(Math.max(1, Math.floor(c.resources.cpuLimitMillis / 1000))),
         ...c.env,
       },
       listens: runtime.listens,

@@ -2,6 +2,9 @@
 # Tests of scripts/build.sh: exact buildctl command lines and error paths, with a
 # recording buildctl stub (test/scripts/stubs/buildctl).
 
+# bats' `run --separate-stderr` sets $stderr, which shellcheck cannot see.
+# shellcheck disable=SC2154
+
 load test_helper
 
 setup() {

@@ -2,6 +2,9 @@
 # Tests of scripts/dev.sh with recording stubs for limactl, buildctl, nerdctl (inside
 # `limactl shell`), kubectl and npm (test/scripts/stubs/).
 
+# bats' `run --separate-stderr` sets $stderr, which shellcheck cannot see.
+# shellcheck disable=SC2154
+
 load test_helper
 
 setup() {
@@ -48,7 +51,7 @@ CALLS
     # server URL rewritten for the host, the rest kept, private permissions
     grep -qx '    server: https://127.0.0.1:6443' "${KUBECONFIG_FILE}"
     grep -qx '    client-key-data: c3R1Yg==' "${KUBECONFIG_FILE}"
-    ! grep -q '10.0.2.15' "${KUBECONFIG_FILE}"
+    if grep -q '10.0.2.15' "${KUBECONFIG_FILE}"; then return 1; fi
     [ "$(stat -c %a "${KUBECONFIG_FILE}")" = 600 ]
     assert_contains "${stderr}" "export BUILDKIT_HOST=${SOCK}"
 }
@@ -233,7 +236,7 @@ CALLS
 }
 
 @test "registry that never answers: exit 4 with where to look" {
-    STUB_REGISTRY_DEAD=1 run --separate-stderr script "${ROOT}/scripts/dev.sh" registry
+    STUB_REGISTRY_DEAD=1 STEPFLOW_REGISTRY_WAIT=2 run --separate-stderr script "${ROOT}/scripts/dev.sh" registry
     [ "${status}" -eq 4 ]
     assert_contains "${stderr}" "does not answer"
     assert_contains "${stderr}" "nerdctl logs stepflow-registry"

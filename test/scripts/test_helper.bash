@@ -7,11 +7,15 @@
 # HOME is a fresh directory.
 # shellcheck shell=bash
 
+# ROOT, STUB_SRC, BUILD_DATE and VCS_REF are used by the .bats files.
+# shellcheck disable=SC2034
 ROOT="$(cd "${BATS_TEST_DIRNAME}/../.." && pwd)"
 STUB_SRC="${BATS_TEST_DIRNAME}/stubs"
 
 # Fixed values for the labels that change with time and commit.
+# shellcheck disable=SC2034
 BUILD_DATE="2026-01-02T03:04:05Z"
+# shellcheck disable=SC2034
 VCS_REF="0123456789abcdef0123456789abcdef01234567"
 
 common_setup() {
@@ -34,7 +38,7 @@ common_setup() {
 
     # Nothing from the caller's environment leaks into the scripts.
     unset BUILDKIT_HOST REGISTRY LIMA_INSTANCE LIMA_HOME KUBECONFIG_OUT STEPFLOW_KIT_CACHE \
-        STEPFLOW_IMAGE_SOURCE STEPFLOW_REGISTRY_IMAGE STEPFLOW_DEV_MANIFEST KUBECONFIG
+        STEPFLOW_IMAGE_SOURCE STEPFLOW_REGISTRY_IMAGE STEPFLOW_REGISTRY_WAIT STEPFLOW_DEV_MANIFEST KUBECONFIG
     export HOME="${BATS_TEST_TMPDIR}/home"
     SCRIPT_PATH="${STUBBIN}:${SYSBIN}"
     export STUB_LOG STUB_STATE_DIR

@@ -1,0 +1,1 @@
+"""StepFlow inference component server."""
