@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Build the StepFlow container images with BuildKit (buildctl), one image per component.
+# Names, ports, UIDs and StepFlow versions come from src/contract.json.
+# Runs with macOS /bin/bash 3.2 as well as bash 5.
+set -euo pipefail
+
+PROG="build.sh"
+# shellcheck source=SCRIPTDIR/lib/common.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/common.sh"
+
+usage() {
+    cat <<'USAGE'
+usage: scripts/build.sh <core|python-sdk|inference|all> [options]
+
+Builds containers/<component>/Containerfile with BuildKit (buildctl) and tags it
+<registry>/<image>:<tag>, the image names in src/contract.json.
+
+Options:
+  --tag TAG             image tag (default: latest)
+  --dev                 build the "dev" target (shell and debugging tools); appends
+                        -dev to the tag
+  --push                push the image to the registry
+  --registry REG        registry to tag (and push) for (default: $REGISTRY, else
+                        localhost:5000)
+  --platform P[,P...]   target platform(s): linux/amd64, linux/arm64 (default:
+                        linux/amd64); several give a multi-platform image
+  --no-cache            build without using any cache (the cache is still exported)
+  --cache-dir DIR       local build cache directory (default:
+                        ${STEPFLOW_KIT_CACHE:-$HOME/.cache/stepflow-kit}/buildkit)
+  --cache-registry      keep the build cache in the registry instead, as
+                        <registry>/<image>:buildcache
+  --context DIR         build context (one component only). For core: a StepFlow
+                        source checkout, stepflow-server is compiled from it; without
+                        --context core takes the prebuilt binary of the pinned
+                        stepflow-orchestrator release from PyPI
+  --generation G        StepFlow generation in src/contract.json (default: its
+                        defaultGeneration, 0.11)
+  --build-arg NAME=VAL  add or override a build argument (repeatable), for example
+                        --build-arg ALPINE_DIGEST=sha256:<hex>
+  --dry-run             print the buildctl command(s), one line per image; run nothing
+  -h, --help            show this help
+
+Environment:
+  BUILDKIT_HOST         BuildKit daemon address, passed as buildctl --addr
+                        (scripts/dev.sh build sets it to the Lima VM's socket)
+  REGISTRY              default registry (overridden by --registry)
+  STEPFLOW_KIT_CACHE    cache root (default: $HOME/.cache/stepflow-kit)
+  STEPFLOW_BUILD_DATE   org.opencontainers.image.created (default: now, UTC)
+  STEPFLOW_VCS_REF      org.opencontainers.image.revision (default: git HEAD)
+  STEPFLOW_IMAGE_SOURCE org.opencontainers.image.source (default: the Containerfile's)
+
+Exit status: 0 built, 2 usage error, 3 buildctl missing, 4 BuildKit daemon not
+reachable, otherwise the status of the failing buildctl.
+USAGE
+}
+
+usage_error() {
+    err "$1"
+    usage >&2
+    exit "${EXIT_USAGE}"
+}
+
+# --- options -----------------------------------------------------------------
+component=""
+tag=""
+dev=0
+push=0
+registry=""
+platforms=""
+no_cache=0
+cache_dir=""
+cache_registry=0
+context=""
+generation=""
+dry_run=0
+extra_args=()
+
+# need_value OPTION "$@" : the option's value must exist and not be another option.
+need_value() {
+    if [ "$#" -lt 2 ] || [ -z "$2" ] || [ "${2#--}" != "$2" ]; then
+        usage_error "option $1 needs a value"
+    fi
+}
+
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        --tag | --registry | --platform | --cache-dir | --context | --generation | --build-arg)
+            need_value "$@"
+            opt="$1" value="$2"
+            shift 2
+            ;;
+        --tag=* | --registry=* | --platform=* | --cache-dir=* | --context=* | --generation=* | --build-arg=*)
+            opt="${1%%=*}" value="${1#*=}"
+            [ -n "${value}" ] || usage_error "option ${opt} needs a value"
+            shift
+            ;;
+        --dev) dev=1; shift; continue ;;
+        --push) push=1; shift; continue ;;
+        --no-cache) no_cache=1; shift; continue ;;
+        --cache-registry) cache_registry=1; shift; continue ;;
+        --dry-run) dry_run=1; shift; continue ;;
+        -*) usage_error "unknown option: $1" ;;
+        *)
+            [ -z "${component}" ] || usage_error "unexpected argument: $1 (one component per call, or all)"
+            component="$1"
+            shift
+            continue
+            ;;
+    esac
+    case "${opt}" in
+        --tag) tag="${value}" ;;
+        --registry) registry="${value}" ;;
+        --platform) platforms="${value}" ;;
+        --cache-dir) cache_dir="${value}" ;;
+        --context) context="${value}" ;;
+        --generation) generation="${value}" ;;
+        --build-arg)
+            case "${value}" in
+                [A-Za-z_]*=*) extra_args+=("${value}") ;;
+                *) usage_error "--build-arg needs NAME=VALUE, got: ${value}" ;;
+            esac
+            ;;
+    esac
+done
+
+[ -n "${component}" ] || usage_error "missing component (core, python-sdk, inference or all)"
+
+load_contract
+
+components=()
+if [ "${component}" = "all" ]; then
+    components=("${CONTRACT_COMPONENTS[@]}")
+    [ -z "${context}" ] || usage_error "--context needs a single component, not all"
+elif is_component "${component}"; then
+    components=("${component}")
+else
+    usage_error "unknown component: ${component} (expected: ${CONTRACT_COMPONENTS[*]} or all)"
+fi
+
+# Defaults from the contract, then the environment, then the options.
+tag="${tag:-$(contract images.defaultTag)}"
+if [ "${dev}" = 1 ]; then
+    tag="${tag}-$(contract images.devTag)"
+fi
+if ! [[ "${tag}" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
+    usage_error "invalid tag: ${tag} (letters, digits, '_', '.', '-'; at most 128)"
+fi
+registry="${registry:-${REGISTRY:-$(contract images.defaultRegistry)}}"
+registry="${registry%/}"
+platforms="${platforms:-linux/amd64}"
+old_ifs="${IFS}"
+IFS=','
+for p in ${platforms}; do
+    case "${p}" in
+        linux/amd64 | linux/arm64) ;;
+        *)
+            IFS="${old_ifs}"
+            usage_error "unsupported platform: ${p} (linux/amd64, linux/arm64)"
+            ;;
+    esac
+done
+IFS="${old_ifs}"
+if [ "${cache_registry}" = 1 ] && [ -n "${cache_dir}" ]; then
+    usage_error "--cache-dir and --cache-registry exclude each other"
+fi
+cache_dir="${cache_dir:-${STEPFLOW_KIT_CACHE:-${HOME}/.cache/stepflow-kit}/buildkit}"
+generation="${generation:-$(contract defaultGeneration)}"
+contract_has "generations.${generation}.orchestrator" ||
+    usage_error "unknown generation: ${generation} (see generations in src/contract.json)"
+if [ -n "${context}" ]; then
+    [ -d "${context}" ] || usage_error "--context: no such directory: ${context}"
+    context="$(cd "${context}" && pwd)"
+    if [ "${component}" = "core" ] && [ ! -f "${context}/stepflow-rs/Cargo.toml" ]; then
+        usage_error "--context for core must be a StepFlow source checkout (no stepflow-rs/Cargo.toml in ${context})"
+    fi
+fi
+target="runtime"
+[ "${dev}" = 0 ] || target="dev"
+build_date="${STEPFLOW_BUILD_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}"
+
+# --- the buildctl command of one component -------------------------------------
+# build_command COMPONENT : sets the array CMD.
+CMD=()
+build_command() {
+    local c="$1" image ctx revision server_source="" arg name
+    image="$(contract "components.${c}.image")"
+    ctx="${context:-${KIT_ROOT}/containers/${c}}"
+
+    revision="${STEPFLOW_VCS_REF:-}"
+    if [ -z "${revision}" ]; then
+        revision="$(git -C "${ctx}" rev-parse HEAD 2>/dev/null || echo unknown)"
+    fi
+
+    local -a args=(
+        "IMAGE_TITLE=${image}"
+        "IMAGE_VERSION=${tag}"
+        "IMAGE_REVISION=${revision}"
+        "IMAGE_CREATED=${build_date}"
+    )
+    if [ -n "${STEPFLOW_IMAGE_SOURCE:-}" ]; then
+        args+=("IMAGE_SOURCE=${STEPFLOW_IMAGE_SOURCE}")
+    fi
+    args+=(
+        "STEPFLOW_PORT=$(contract "components.${c}.port")"
+        "STEPFLOW_UID=$(contract "components.${c}.uid")"
+        "STEPFLOW_GID=$(contract "components.${c}.gid")"
+    )
+    case "${c}" in
+        core)
+            if [ -n "${context}" ]; then server_source="source"; else server_source="release"; fi
+            args+=(
+                "STEPFLOW_ORCHESTRATOR_VERSION=$(contract "generations.${generation}.orchestrator")"
+                "STEPFLOW_SERVER_SOURCE=${server_source}"
+            )
+            ;;
+        python-sdk)
+            args+=(
+                "STEPFLOW_PY_VERSION=$(contract "generations.${generation}.sdk")"
+                "STEPFLOW_PY_EXTRAS=$(contract "generations.${generation}.sdkExtras")"
+            )
+            ;;
+        inference)
+            args+=(
+                "STEPFLOW_PY_VERSION=$(contract "generations.${generation}.sdk")"
+                "STEPFLOW_PY_EXTRAS=$(contract "generations.${generation}.sdkExtras")"
+                "MODEL_CACHE_DIR=$(contract paths.models)"
+                "STEPFLOW_CACHE_DIR=$(contract paths.cache)"
+            )
+            ;;
+    esac
+
+    # --build-arg NAME=VALUE replaces a computed argument of the same NAME.
+    local -a final=()
+    for arg in "${args[@]}"; do
+        name="${arg%%=*}"
+        for extra in ${extra_args[@]+"${extra_args[@]}"}; do
+            if [ "${extra%%=*}" = "${name}" ]; then
+                arg=""
+                break
+            fi
+        done
+        [ -z "${arg}" ] || final+=("${arg}")
+    done
+    final+=(${extra_args[@]+"${extra_args[@]}"})
+
+    CMD=(buildctl)
+    if [ -n "${BUILDKIT_HOST:-}" ]; then
+        CMD+=(--addr "${BUILDKIT_HOST}")
+    fi
+    CMD+=(
+        build
+        --frontend dockerfile.v0
+        --local "context=${ctx}"
+        --local "dockerfile=${KIT_ROOT}/containers/${c}"
+        --opt filename=Containerfile
+        --opt "target=${target}"
+        --opt "platform=${platforms}"
+    )
+    for arg in "${final[@]}"; do
+        CMD+=(--opt "build-arg:${arg}")
+    done
+    local push_value="false"
+    [ "${push}" = 0 ] || push_value="true"
+    CMD+=(--output "type=image,name=${registry}/${image}:${tag},push=${push_value}")
+    if [ "${cache_registry}" = 1 ]; then
+        CMD+=(--export-cache "type=registry,ref=${registry}/${image}:buildcache,mode=max")
+        [ "${no_cache}" = 1 ] || CMD+=(--import-cache "type=registry,ref=${registry}/${image}:buildcache")
+    else
+        CMD+=(--export-cache "type=local,dest=${cache_dir}/${image},mode=max")
+        # A local cache can only be imported once it exists (BuildKit fails on a
+        # missing index.json).
+        if [ "${no_cache}" = 0 ] && [ -f "${cache_dir}/${image}/index.json" ]; then
+            CMD+=(--import-cache "type=local,src=${cache_dir}/${image}")
+        fi
+    fi
+    [ "${no_cache}" = 0 ] || CMD+=(--no-cache)
+}
+
+# --- preflight: buildctl and a reachable daemon ----------------------------------
+check_buildkit() {
+    local inst="${LIMA_INSTANCE:-stepflow-dev}"
+    if ! have buildctl; then
+        die "${EXIT_PREREQ}" "buildctl (the BuildKit client) is not on PATH" \
+            "macOS: brew install buildkit   (the client only; the daemon runs in the Lima VM:" \
+            "       scripts/dev.sh start, then use scripts/dev.sh build ... or set BUILDKIT_HOST)" \
+            "Linux: install BuildKit (buildctl + buildkitd) from your distribution or the" \
+            "       moby/buildkit release archive, and start buildkitd" \
+            "or run with --dry-run to print the commands"
+    fi
+    local -a probe=(buildctl)
+    if [ -n "${BUILDKIT_HOST:-}" ]; then
+        probe+=(--addr "${BUILDKIT_HOST}")
+    fi
+    local where="${BUILDKIT_HOST:-the default address unix:///run/buildkit/buildkitd.sock}"
+    if ! "${probe[@]}" debug workers >/dev/null 2>&1; then
+        die "${EXIT_UNREACHABLE}" "cannot reach the BuildKit daemon at ${where}" \
+            "start the dev VM (it runs buildkitd): scripts/dev.sh start" \
+            "then build through it: scripts/dev.sh build ${component} ..." \
+            "or point BUILDKIT_HOST at it: export BUILDKIT_HOST=unix://\${LIMA_HOME:-\$HOME/.lima}/${inst}/sock/buildkitd.sock" \
+            "on Linux with a local daemon: sudo systemctl start buildkit"
+    fi
+}
+
+if [ "${dry_run}" = 0 ]; then
+    check_buildkit
+fi
+
+for c in "${components[@]}"; do
+    build_command "${c}"
+    if [ "${dry_run}" = 1 ]; then
+        shell_quote "${CMD[@]}"
+    else
+        info "building ${c}: $(shell_quote "${CMD[@]}")"
+        "${CMD[@]}" || {
+            status=$?
+            err "buildctl failed for ${c} (exit ${status})"
+            exit "${status}"
+        }
+    fi
+done
