@@ -120,7 +120,7 @@ describe.each(ENVIRONMENTS)('$env environment', ({ env, props, ns, prefix }) => 
     const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
     const byName = (n: string) => find(policies, 'NetworkPolicy', `${prefix}${n}`).spec;
     const sel = (component: string) => ({ matchLabels: { app: 'stepflow', component, environment: env } });
-    expect(byName('stepflow-default-deny')).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] });
+    expect(byName('stepflow-default-deny')).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     expect(byName('stepflow-allow-dns').egress).toEqual([{
       to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
       ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
@@ -258,7 +258,7 @@ describe('StepFlow 0.13 (gRPC pull)', () => {
     expect(config.plugins.python).toEqual({ type: 'grpc', queueName: 'python' });
     expect(Object.keys(config.routes)).toEqual(['/python', '/inference', '/']);
     const py = find(objects, 'Deployment', 'dev-stepflow-python-sdk').spec.template.spec.containers[0];
-    expect(py.args).toEqual([]);
+    expect(py.args).toBeUndefined(); // with command set, Kubernetes ignores the image's CMD
     expect(py.ports).toBeUndefined();
     expect(py.livenessProbe).toBeUndefined();
     expect(py.readinessProbe.exec.command[0]).toBe('python3');
@@ -269,7 +269,9 @@ describe('StepFlow 0.13 (gRPC pull)', () => {
     ]));
     expect(objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name)).toEqual(['dev-stepflow-inference-headless', 'dev-stepflow-core']);
     const corePolicy = find(objects, 'NetworkPolicy', 'dev-stepflow-core').spec;
-    expect(corePolicy.egress).toEqual([]);
+    expect(corePolicy.egress).toBeUndefined(); // Egress policy type with no rules: core calls nobody
+    expect(find(objects, 'NetworkPolicy', 'dev-stepflow-python-sdk').spec.ingress).toBeUndefined();
+    expect(find(objects, 'Service', 'dev-stepflow-inference-headless').spec.ports).toBeUndefined();
     expect(find(objects, 'Deployment', 'dev-stepflow-core').spec.template.spec.initContainers).toBeUndefined();
   });
 });

@@ -188,7 +188,8 @@ export class ComponentObjects {
           clusterIp: 'None',
           publishNotReadyAddresses: true,
           selector: this.selector,
-          ports: [{ name: HTTP_PORT_NAME, port: c.port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' }],
+          // Pull workers listen on nothing: their pods get DNS names but no port.
+          ports: spec.listens ? [{ name: HTTP_PORT_NAME, port: c.port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' }] : undefined,
         },
       });
       this.workload = new k8s.KubeStatefulSet(scope, 'StatefulSet', {
@@ -259,7 +260,8 @@ export class ComponentObjects {
       image: spec.image,
       imagePullPolicy: spec.imagePullPolicy,
       command: spec.command,
-      args: spec.args,
+      // Left out when empty: with `command` set, Kubernetes then ignores the image's CMD too.
+      args: spec.args.length > 0 ? spec.args : undefined,
       env: Object.entries(spec.env).map(([name, value]) => ({ name, value })),
       ports: spec.listens ? [{ name: HTTP_PORT_NAME, containerPort: c.port, protocol: 'TCP' }] : undefined,
       resources: {

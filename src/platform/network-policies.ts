@@ -63,8 +63,8 @@ export class StepFlowNetworkPolicies extends Construct {
     const servers = props.componentServers;
     const core = props.core;
 
-    this.policy('DefaultDeny', 'stepflow-default-deny', {}, { ingress: [], egress: [] });
-    this.policy('AllowDns', 'stepflow-allow-dns', { [CONTRACT.labels.app]: CONTRACT.app }, {
+    this.policy('DefaultDeny', 'stepflow-default-deny', {}, ['Ingress', 'Egress'], {});
+    this.policy('AllowDns', 'stepflow-allow-dns', { [CONTRACT.labels.app]: CONTRACT.app }, ['Egress'], {
       egress: [{
         to: [{ namespaceSelector: inNamespace(dnsNamespace), podSelector: { matchLabels: props.dnsPodLabels ?? { 'k8s-app': 'kube-dns' } } }],
         ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)],
@@ -81,13 +81,13 @@ export class StepFlowNetworkPolicies extends Construct {
     const coreEgress: k8s.NetworkPolicyEgressRule[] = push
       ? servers.filter((s) => s.listenPort !== undefined).map((s) => ({ to: [{ podSelector: { matchLabels: s.selector } }], ports: [tcp(s.listenPort!)] }))
       : [];
-    this.policy('Core', 'stepflow-core', core.selector, { ingress: coreIngress, egress: coreEgress });
+    this.policy('Core', 'stepflow-core', core.selector, ['Ingress', 'Egress'], { ingress: coreIngress, egress: coreEgress });
 
     for (const s of servers) {
       const ingress: k8s.NetworkPolicyIngressRule[] = push && s.listenPort !== undefined
         ? [{ from: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(s.listenPort)] }]
         : [];
-      this.policy(`Server-${s.component}`, CONTRACT.components[s.component].name, s.selector, {
+      this.policy(`Server-${s.component}`, CONTRACT.components[s.component].name, s.selector, ['Ingress', 'Egress'], {
         ingress,
         egress: [
           { to: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(core.port)] },
@@ -98,15 +98,23 @@ export class StepFlowNetworkPolicies extends Construct {
 
   }
 
-  private policy(id: string, baseName: string, podLabels: Record<string, string>, rules: { ingress?: k8s.NetworkPolicyIngressRule[]; egress?: k8s.NetworkPolicyEgressRule[] }): void {
-    const policyTypes = [...(rules.ingress ? ['Ingress'] : []), ...(rules.egress ? ['Egress'] : [])];
+  /**
+   * One policy. Empty rule lists are left out (the API server drops them, and a re-apply
+   * would then see a change): a policy type with no rules denies that direction.
+   */
+  private policy(id: string, baseName: string, podLabels: Record<string, string>, policyTypes: ('Ingress' | 'Egress')[], rules: { ingress?: k8s.NetworkPolicyIngressRule[]; egress?: k8s.NetworkPolicyEgressRule[] }): void {
     this.policies.push(new k8s.KubeNetworkPolicy(this, id, {
       metadata: {
         name: resourceName(this.placement, baseName),
         namespace: this.placement.namespace,
         labels: { ...installationLabels(this.placement), ...pick(podLabels, CONTRACT.labels.component) },
       },
-      spec: { podSelector: Object.keys(podLabels).length > 0 ? { matchLabels: podLabels } : {}, policyTypes, ...rules },
+      spec: {
+        podSelector: Object.keys(podLabels).length > 0 ? { matchLabels: podLabels } : {},
+        policyTypes,
+        ...(rules.ingress?.length ? { ingress: rules.ingress } : {}),
+        ...(rules.egress?.length ? { egress: rules.egress } : {}),
+      },
     }));
   }
 }
