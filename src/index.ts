@@ -3,6 +3,7 @@
 export * from './types';
 export * from './environments';
 export { ImagePullPolicy, StepFlowComponentProps, IComponentServer, ICoreEndpoint } from './components/common';
+export { StepFlowComponentServer, ServerProbeTiming, PythonComponent } from './components/component-server';
 export * from './components/core';
 export * from './components/python-sdk';
 export * from './components/inference';

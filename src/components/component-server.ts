@@ -1,10 +1,15 @@
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
 import { CONTRACT } from '../contract';
-import { PluginConfig } from '../config/stepflow-config';
+import { PluginConfig, PluginRegistration } from '../config/stepflow-config';
+import { resourceName } from '../internal/metadata';
+import { PropValidator } from '../internal/validation';
 import { ProbeSet, ProbeTiming } from '../internal/workload';
-import { StepFlowGeneration } from '../types';
-import { ICoreEndpoint, ResolvedCommon, pythonLogLevel } from './common';
+import { ComputeResources, StepFlowGeneration } from '../types';
+import { IComponentServer, ICoreEndpoint, ResolvedCommon, StepFlowComponentProps, pythonLogLevel, resolveCommon, serviceHost } from './common';
 
-type PythonComponent = 'python-sdk' | 'inference';
+/** The components that are StepFlow component servers (workers). */
+export type PythonComponent = 'python-sdk' | 'inference';
 
 /** Command, args, env, probes and plugin of a Python component server, per generation. */
 export interface PythonServerRuntime {
@@ -24,13 +29,13 @@ export function coreReachableCommand(): string[] {
   return ['python3', '-c', `import os, urllib.request; urllib.request.urlopen("http://" + os.environ["${CONTRACT.env.tasksUrl}"] + "${CONTRACT.components.core.health.readiness}", timeout=3)`];
 }
 
-export function pythonServerRuntime(
+function pythonServerRuntime(
   component: PythonComponent,
   name: string,
   host: string,
   c: ResolvedCommon,
   core: ICoreEndpoint | undefined,
-  timing: { startup: ProbeTiming; liveness: ProbeTiming; readiness: ProbeTiming },
+  timing: ServerProbeTiming,
 ): PythonServerRuntime {
   const contract = CONTRACT.components[component];
   const env: Record<string, string> = {
@@ -70,4 +75,61 @@ export function pythonServerRuntime(
     },
     plugin: { type: 'stepflow', url: `http://${host}:${contract.port}` },
   };
+}
+
+/** Probe timing of a component server, per probe. */
+export interface ServerProbeTiming {
+  readonly startup: ProbeTiming;
+  readonly liveness: ProbeTiming;
+  readonly readiness: ProbeTiming;
+}
+
+/**
+ * What python-sdk and inference share: resolving the common props, the generation's
+ * command/env/probes, and the connection facts the core server's config is built from.
+ */
+export abstract class StepFlowComponentServer extends Construct implements IComponentServer {
+  public readonly name: string;
+  public readonly generation: StepFlowGeneration;
+  /** `<name>.<namespace>.svc` */
+  public readonly host: string;
+  /** The port the server listens on; undefined for gRPC-pull workers, which listen on nothing. */
+  public readonly listenPort?: number;
+  /** `http://host:port`, when it listens. */
+  public readonly url?: string;
+  /** URL of its liveness endpoint, when it listens. */
+  public readonly healthUrl?: string;
+  public readonly registration: PluginRegistration;
+  public abstract readonly selector: Record<string, string>;
+  public abstract readonly objects: ApiObject[];
+
+  protected readonly validator: PropValidator;
+  protected readonly common: ResolvedCommon;
+  protected readonly runtime: PythonServerRuntime;
+
+  protected constructor(
+    scope: Construct, id: string,
+    public readonly component: PythonComponent,
+    props: StepFlowComponentProps & { readonly core?: ICoreEndpoint },
+    defaultResources: ComputeResources,
+    timing: ServerProbeTiming,
+  ) {
+    super(scope, id);
+    const contract = CONTRACT.components[component];
+    this.validator = new PropValidator(this);
+    this.common = resolveCommon(this.validator, component, props, defaultResources);
+    if (this.common.generation === StepFlowGeneration.GRPC_PULL && !props.core) {
+      this.validator.fail('core', props.core, 'gRPC-pull workers dial the core server: pass core (e.g. StepFlowCore.endpoint({ namespace, namePrefix }))');
+    }
+    this.generation = this.common.generation;
+    this.name = resourceName(this.common.placement, contract.name);
+    this.host = serviceHost(this.name, this.common.placement.namespace);
+    this.runtime = pythonServerRuntime(component, this.name, this.host, this.common, props.core, timing);
+    if (this.runtime.listens) {
+      this.listenPort = contract.port;
+      this.url = `http://${this.host}:${contract.port}`;
+      this.healthUrl = `${this.url}${contract.health.liveness}`;
+    }
+    this.registration = { pluginName: contract.routePrefix, routePrefix: contract.routePrefix, plugin: this.runtime.plugin };
+  }
 }

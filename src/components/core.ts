@@ -117,15 +117,9 @@ export class StepFlowCore extends Construct implements ICoreEndpoint {
     const waitFor = servers.map((s) => s.healthUrl).filter((u): u is string => u !== undefined);
     const objects = new ComponentObjects(this, {
       component: 'core',
-      placement: c.placement,
+      common: c,
       version: CONTRACT.generations[c.generation].orchestrator,
       kind: 'Deployment',
-      image: c.image,
-      imagePullPolicy: c.imagePullPolicy,
-      replicas: c.replicas,
-      autoscaling: c.autoscaling,
-      disruptionBudget: c.disruptionBudget,
-      resources: c.resources,
       command: [CORE.binary],
       args: ['--port', String(CORE.port), '--config', CONFIG_FILE_PATH],
       env,

@@ -2,13 +2,11 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
-import { PluginRegistration } from '../config/stepflow-config';
-import { componentLabels, resourceName } from '../internal/metadata';
-import { PropValidator } from '../internal/validation';
+import { componentLabels } from '../internal/metadata';
 import { ComponentObjects, gibibytes, scratchVolume } from '../internal/workload';
-import { GpuOptions, ModelCacheAccessMode, ModelCacheOptions, ModelCacheSharing, StepFlowGeneration } from '../types';
-import { ICoreEndpoint, IComponentServer, StepFlowComponentProps, resolveCommon, serviceHost } from './common';
-import { pythonServerRuntime } from './component-server';
+import { GpuOptions, ModelCacheAccessMode, ModelCacheOptions, ModelCacheSharing } from '../types';
+import { ICoreEndpoint, StepFlowComponentProps } from './common';
+import { StepFlowComponentServer } from './component-server';
 
 /** Which device the inference server runs its models on. */
 export enum InferenceDevice {
@@ -70,7 +68,6 @@ export interface StepFlowInferenceProps extends StepFlowComponentProps {
   readonly cacheSizeMiB?: number;
 }
 
-const INF = CONTRACT.components.inference;
 const DEFAULT_RESOURCES = { cpuRequestMillis: 1000, cpuLimitMillis: 4000, memoryRequestMiB: 4096, memoryLimitMiB: 8192 };
 /** Name of the model-cache volume and of its claim template. */
 export const MODEL_CACHE_VOLUME = 'model-cache';
@@ -81,23 +78,20 @@ const PROBE_PERIOD_SECONDS = 10;
  * every replica gets its own ReadWriteOnce model-cache claim, a Service on 8082, and a
  * ServiceAccount. With `gpu` it requests NVIDIA GPUs through the `nvidia` RuntimeClass.
  */
-export class StepFlowInference extends Construct implements IComponentServer {
-  public readonly component = 'inference' as const;
-  public readonly name: string;
-  public readonly generation: StepFlowGeneration;
-  public readonly host: string;
-  public readonly listenPort?: number;
-  public readonly url?: string;
-  public readonly healthUrl?: string;
+export class StepFlowInference extends StepFlowComponentServer {
   public readonly selector: Record<string, string>;
-  public readonly registration: PluginRegistration;
   public readonly statefulSet: ApiObject;
   public readonly objects: ApiObject[];
 
   constructor(scope: Construct, id: string, props: StepFlowInferenceProps = {}) {
-    super(scope, id);
-    const v = new PropValidator(this);
-    const c = resolveCommon(v, 'inference', props, DEFAULT_RESOURCES);
+    const startupTimeoutSeconds = props.startupTimeoutSeconds ?? 600;
+    super(scope, id, 'inference', props, DEFAULT_RESOURCES, {
+      startup: { periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: Math.ceil(startupTimeoutSeconds / PROBE_PERIOD_SECONDS), timeoutSeconds: 3 },
+      liveness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
+      readiness: { periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
+    });
+    const v = this.validator;
+    const c = this.common;
     const gpu = props.gpu;
     const gpuCount = gpu ? gpu.count ?? 1 : 0;
     const device = props.device ?? (gpu ? InferenceDevice.CUDA : InferenceDevice.CPU);
@@ -108,7 +102,6 @@ export class StepFlowInference extends Construct implements IComponentServer {
       accessMode: props.modelCache?.accessMode ?? ModelCacheAccessMode.READ_WRITE_ONCE,
       sharing: props.modelCache?.sharing ?? ModelCacheSharing.PER_REPLICA,
     };
-    const startupTimeoutSeconds = props.startupTimeoutSeconds ?? 600;
     const maxBatchSize = props.maxBatchSize ?? 32;
     const tmpSizeMiB = props.tmpSizeMiB ?? 1024;
     const cacheSizeMiB = props.cacheSizeMiB ?? 2048;
@@ -132,24 +125,6 @@ export class StepFlowInference extends Construct implements IComponentServer {
     if (props.embedModel !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(props.embedModel)) {
       v.fail('embedModel', props.embedModel, 'expected a directory name under the model cache (letters, digits, ".", "_", "-")');
     }
-    if (c.generation === StepFlowGeneration.GRPC_PULL && !props.core) {
-      v.fail('core', props.core, 'gRPC-pull workers dial the core server: pass core (e.g. StepFlowCore.endpoint({ namespace, namePrefix }))');
-    }
-
-    this.generation = c.generation;
-    this.name = resourceName(c.placement, INF.name);
-    this.host = serviceHost(this.name, c.placement.namespace);
-    const runtime = pythonServerRuntime('inference', this.name, this.host, c, props.core, {
-      startup: { periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: Math.ceil(startupTimeoutSeconds / PROBE_PERIOD_SECONDS), timeoutSeconds: 3 },
-      liveness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
-      readiness: { periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
-    });
-    if (runtime.listens) {
-      this.listenPort = INF.port;
-      this.url = `http://${this.host}:${INF.port}`;
-      this.healthUrl = `${this.url}${INF.health.liveness}`;
-    }
-    this.registration = { pluginName: INF.routePrefix, routePrefix: INF.routePrefix, plugin: runtime.plugin };
 
     const claimSpec: k8s.PersistentVolumeClaimSpec = {
       accessModes: [cache.accessMode],
@@ -171,20 +146,14 @@ export class StepFlowInference extends Construct implements IComponentServer {
     const gpuResource = CONTRACT.gpu.resource;
     const objects = new ComponentObjects(this, {
       component: 'inference',
-      placement: c.placement,
+      common: c,
       version,
       kind: 'StatefulSet',
-      image: c.image,
-      imagePullPolicy: c.imagePullPolicy,
-      replicas: c.replicas,
-      autoscaling: c.autoscaling,
-      disruptionBudget: c.disruptionBudget,
-      resources: c.resources,
       extendedResources: gpu ? { [gpuResource]: gpuCount } : undefined,
-      command: runtime.command,
-      args: runtime.args,
+      command: this.runtime.command,
+      args: this.runtime.args,
       env: {
-        ...runtime.env,
+        ...this.runtime.env,
         [CONTRACT.env.modelCacheDir]: CONTRACT.paths.models,
         [CONTRACT.env.device]: device,
         [CONTRACT.env.embedModel]: props.embedModel ?? 'all-MiniLM-L6-v2',
@@ -195,8 +164,8 @@ export class StepFlowInference extends Construct implements IComponentServer {
         [CONTRACT.env.ompThreads]: String(Math.max(1, Math.floor(c.resources.cpuLimitMillis / 1000))),
         ...c.env,
       },
-      listens: runtime.listens,
-      probes: runtime.probes,
+      listens: this.runtime.listens,
+      probes: this.runtime.probes,
       volumes: [
         tmp.volume, xdg.volume, shm.volume,
         ...(sharedClaim ? [{ name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: sharedClaim.name } }] : []),

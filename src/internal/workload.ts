@@ -3,7 +3,8 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT, ComponentId } from '../contract';
 import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions } from '../types';
-import { Placement, componentLabels, resourceName, selectorLabels } from './metadata';
+import type { ResolvedCommon } from '../components/common';
+import { componentLabels, resourceName, selectorLabels } from './metadata';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
 import { PropValidator } from './validation';
 
@@ -33,15 +34,10 @@ export interface ProbeSet {
 /** Everything one component workload needs, resolved (no optional defaults left). */
 export interface WorkloadSpec {
   readonly component: ComponentId;
-  readonly placement: Placement;
+  /** Placement, image, scaling and resources, resolved from the component's props. */
+  readonly common: ResolvedCommon;
   readonly version: string;
   readonly kind: 'Deployment' | 'StatefulSet';
-  readonly image: string;
-  readonly imagePullPolicy: string;
-  readonly replicas: number;
-  readonly autoscaling?: AutoscalingOptions;
-  readonly disruptionBudget?: DisruptionBudgetOptions;
-  readonly resources: ComputeResources;
   /** Extended resources with requests = limits (e.g. `nvidia.com/gpu`). */
   readonly extendedResources?: Record<string, number>;
   readonly command: string[];
@@ -146,10 +142,11 @@ export class ComponentObjects {
 
   constructor(scope: Construct, spec: WorkloadSpec) {
     const c = CONTRACT.components[spec.component];
-    const ns = spec.placement.namespace;
-    this.name = resourceName(spec.placement, c.name);
-    this.selector = selectorLabels(spec.placement, spec.component);
-    this.labels = componentLabels(spec.placement, spec.component, spec.version);
+    const { placement, autoscaling, disruptionBudget } = spec.common;
+    const ns = placement.namespace;
+    this.name = resourceName(placement, c.name);
+    this.selector = selectorLabels(placement, spec.component);
+    this.labels = componentLabels(placement, spec.component, spec.version);
     const metadata = { name: this.name, namespace: ns, labels: this.labels };
 
     this.serviceAccount = new k8s.KubeServiceAccount(scope, 'ServiceAccount', {
@@ -169,7 +166,7 @@ export class ComponentObjects {
     }
 
     const template = this.podTemplate(spec);
-    const replicas = spec.autoscaling ? undefined : spec.replicas;
+    const replicas = autoscaling ? undefined : spec.common.replicas;
     if (spec.kind === 'Deployment') {
       this.workload = new k8s.KubeDeployment(scope, 'Deployment', {
         metadata,
@@ -208,8 +205,8 @@ export class ComponentObjects {
       });
     }
 
-    if (spec.autoscaling) {
-      const a = spec.autoscaling;
+    if (autoscaling) {
+      const a = autoscaling;
       this.autoscaler = new k8s.KubeHorizontalPodAutoscalerV2(scope, 'Autoscaler', {
         metadata,
         spec: {
@@ -231,8 +228,8 @@ export class ComponentObjects {
       });
     }
 
-    if (spec.disruptionBudget) {
-      const b = spec.disruptionBudget;
+    if (disruptionBudget) {
+      const b = disruptionBudget;
       this.disruptionBudget = new k8s.KubePodDisruptionBudget(scope, 'DisruptionBudget', {
         metadata,
         spec: {
@@ -253,12 +250,12 @@ export class ComponentObjects {
 
   private podTemplate(spec: WorkloadSpec): k8s.PodTemplateSpec {
     const c = CONTRACT.components[spec.component];
-    const r = spec.resources;
+    const r = spec.common.resources;
     const extended = Object.fromEntries(Object.entries(spec.extendedResources ?? {}).map(([k, n]) => [k, k8s.Quantity.fromNumber(n)]));
     const container: k8s.Container = {
       name: c.container,
-      image: spec.image,
-      imagePullPolicy: spec.imagePullPolicy,
+      image: spec.common.image,
+      imagePullPolicy: spec.common.imagePullPolicy,
       command: spec.command,
       // Left out when empty: with `command` set, Kubernetes then ignores the image's CMD too.
       args: spec.args.length > 0 ? spec.args : undefined,
