@@ -262,6 +262,9 @@ describe('StepFlow 0.13 (gRPC pull)', () => {
     expect(py.ports).toBeUndefined();
     expect(py.livenessProbe).toBeUndefined();
     expect(py.readinessProbe.exec.command[0]).toBe('python3');
+    expect(py.readinessProbe.exec.command[2]).toContain('timeout=3');
+    expect(py.readinessProbe.timeoutSeconds).toBe(5);
+    expect(find(objects, 'Deployment', 'dev-stepflow-python-sdk').spec.template.spec.terminationGracePeriodSeconds).toBe(15);
     expect(py.env).toEqual(expect.arrayContaining([
       { name: 'STEPFLOW_TRANSPORT', value: 'grpc' },
       { name: 'STEPFLOW_TASKS_URL', value: 'dev-stepflow-core.stepflow-dev.svc:8080' },

@@ -26,8 +26,11 @@ export interface PythonServerRuntime {
  * Distroless images have no shell, so the check is a Python one-liner.
  */
 export function coreReachableCommand(): string[] {
-  return ['python3', '-c', `import os, urllib.request; urllib.request.urlopen("http://" + os.environ["${CONTRACT.env.tasksUrl}"] + "${CONTRACT.components.core.health.readiness}", timeout=3)`];
+  return ['python3', '-c', `import os, urllib.request; urllib.request.urlopen("http://" + os.environ["${CONTRACT.env.tasksUrl}"] + "${CONTRACT.components.core.health.readiness}", timeout=${CORE_CHECK_TIMEOUT_SECONDS})`];
 }
+
+/** HTTP timeout of the worker's core-reachable check. */
+const CORE_CHECK_TIMEOUT_SECONDS = 3;
 
 function pythonServerRuntime(
   component: PythonComponent,
@@ -47,7 +50,9 @@ function pythonServerRuntime(
   };
   const command = ['python3', '-m', contract.module];
   if (c.generation === StepFlowGeneration.GRPC_PULL) {
+    // The check's own HTTP timeout is 3 s; give the kubelet's more, so the check fails by itself.
     const check = { command: coreReachableCommand() };
+    const withTimeout = (t: ProbeTiming) => ({ ...t, timeoutSeconds: Math.max(t.timeoutSeconds, CORE_CHECK_TIMEOUT_SECONDS + 2) });
     return {
       command,
       args: [],
@@ -59,7 +64,7 @@ function pythonServerRuntime(
         [CONTRACT.env.blobUrl]: core?.address ?? '',
       },
       listens: false,
-      probes: { startup: { ...check, ...timing.startup }, readiness: { ...check, ...timing.readiness } },
+      probes: { startup: { ...check, ...withTimeout(timing.startup) }, readiness: { ...check, ...withTimeout(timing.readiness) } },
       plugin: { type: 'grpc', queueName: contract.routePrefix },
     };
   }

@@ -2,6 +2,7 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { CONTRACT } from '../contract';
 import { ComponentObjects, scratchVolume } from '../internal/workload';
+import { StepFlowGeneration } from '../types';
 import { ICoreEndpoint, StepFlowComponentProps } from './common';
 import { StepFlowComponentServer } from './component-server';
 
@@ -61,7 +62,9 @@ export class StepFlowPythonSdk extends StepFlowComponentServer {
       probes: this.runtime.probes,
       volumes: [tmp.volume, cache.volume],
       volumeMounts: [tmp.mount, cache.mount],
-      terminationGracePeriodSeconds: 30,
+      // stepflow-py 0.13's stock worker ignores SIGTERM while idle (it acts on it only when
+      // the next task arrives), so every stop runs into SIGKILL: keep that wait short.
+      terminationGracePeriodSeconds: this.generation === StepFlowGeneration.GRPC_PULL ? 15 : 30,
     });
     this.selector = objects.selector;
     this.deployment = objects.workload;

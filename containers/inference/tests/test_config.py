@@ -84,5 +84,47 @@ def test_torch_too_old_for_transformers_is_reported(monkeypatch):
 
     model.check_torch_usable()  # the pinned torch is fine
     monkeypatch.setattr(transformers.utils, "is_torch_available", lambda: False)
-    with pytest.raises(RuntimeError, match=r"requires torch>=2\.6"):
+    with pytest.raises(RuntimeError, match=r"cannot use the installed torch .* pinned together"):
         model.check_torch_usable()
+
+
+def test_transport_settings():
+    s = Settings.from_env({})
+    assert (s.transport, s.tasks_url, s.queue_name, s.max_concurrent) == (
+        "http",
+        "localhost:7837",
+        "inference",
+        4,
+    )
+    s = Settings.from_env(
+        {
+            "STEPFLOW_TRANSPORT": "GRPC",
+            "STEPFLOW_TASKS_URL": "stepflow-core.stepflow.svc:8080",
+            "STEPFLOW_QUEUE_NAME": "gpu-inference",
+            "STEPFLOW_MAX_CONCURRENT": "16",
+        }
+    )
+    assert (s.transport, s.tasks_url, s.queue_name, s.max_concurrent) == (
+        "grpc",
+        "stepflow-core.stepflow.svc:8080",
+        "gpu-inference",
+        16,
+    )
+
+
+def test_queue_name_default_is_the_contract_route_prefix(inference_contract):
+    assert Settings.from_env({}).queue_name == inference_contract["routePrefix"]
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("STEPFLOW_TRANSPORT", "nats"),
+        ("STEPFLOW_TASKS_URL", "http://core:8080"),
+        ("STEPFLOW_TASKS_URL", "core:8080/api"),
+        ("STEPFLOW_MAX_CONCURRENT", "0"),
+    ],
+)
+def test_invalid_transport_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

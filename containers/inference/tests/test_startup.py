@@ -120,7 +120,7 @@ def test_writes_only_to_tmp_caches_and_models(server_factory, model_cache_dir, t
     cwd.mkdir()
     for d in (home, cwd):  # read-only for a non-root test user (root ignores the mode)
         d.chmod(0o555)
-    env["PYTHONPATH"] = str(TESTS_DIR)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
     srv = server_factory(
         env, launcher=[sys.executable, str(TESTS_DIR / "audit_launcher.py")], cwd=cwd
     )
@@ -166,3 +166,20 @@ def test_allow_download_tries_the_hub_and_fails_clearly_when_offline(server_fact
         in err
     )
     assert "model loading failed" in err
+
+
+def test_grpc_transport_needs_the_013_sdk(tmp_path, model_cache_dir):
+    """This environment has stepflow-py 0.11 (HTTP only): STEPFLOW_TRANSPORT=grpc is a
+    configuration error that says which image to use."""
+    env = base_env(model_cache_dir, tmp_path / "w", STEPFLOW_TRANSPORT="grpc")
+    proc = subprocess.run(
+        [sys.executable, "-m", "stepflow_inference"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "STEPFLOW_TRANSPORT=grpc needs stepflow-py 0.12 or newer" in proc.stderr
+    assert "stepflow-py 0.11.0" in proc.stderr
+    assert "STEPFLOW_PY_VERSION=0.13.0" in proc.stderr

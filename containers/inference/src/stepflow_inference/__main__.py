@@ -1,4 +1,9 @@
-"""Entry point: python3 -m stepflow_inference --host 0.0.0.0 --port 8082"""
+"""Entry point.
+
+StepFlow 0.11 (HTTP):  python3 -m stepflow_inference --host 0.0.0.0 --port 8082
+StepFlow 0.13 (gRPC):  STEPFLOW_TRANSPORT=grpc STEPFLOW_TASKS_URL=<core>:8080 \
+                       STEPFLOW_QUEUE_NAME=inference python3 -m stepflow_inference
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ import logging
 import sys
 
 from .config import ConfigError, Settings, apply_process_defaults
+from .sdk import SdkMismatchError, check_sdk_supports, sdk_version
 
 DEFAULT_PORT = 8082  # contract.json components.inference.port
+DEFAULT_HOST = "127.0.0.1"
 
 EPILOG = """
 Environment variables (see README.md):
@@ -20,6 +27,11 @@ Environment variables (see README.md):
   STEPFLOW_INFERENCE_ALLOW_DOWNLOAD   true | false (default: false)
   STEPFLOW_INFERENCE_MAX_BATCH_SIZE   texts per forward pass (default: 32)
   STEPFLOW_LOG_LEVEL                  DEBUG | INFO | WARNING | ERROR (default: INFO)
+  STEPFLOW_TRANSPORT                  http (StepFlow 0.11, default) | grpc (StepFlow 0.13)
+With STEPFLOW_TRANSPORT=grpc (needs stepflow-py 0.13; no listener, --host/--port unused):
+  STEPFLOW_TASKS_URL                  core host:port to pull tasks from (default: localhost:7837)
+  STEPFLOW_QUEUE_NAME                 queue = the core plugin's queueName (default: inference)
+  STEPFLOW_MAX_CONCURRENT             tasks executed at once (default: 4)
 """
 
 
@@ -30,15 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    parser.add_argument("--host", default=None, help=f"HTTP bind address (default: {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})"
+        "--port", type=int, default=None, help=f"HTTP port (default: {DEFAULT_PORT})"
     )
     args = parser.parse_args(argv)
 
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:
+        check_sdk_supports(settings.transport)
+    except (ConfigError, SdkMismatchError) as exc:
         print(f"stepflow-inference: configuration error: {exc}", file=sys.stderr)
         return 2
     # Before torch/transformers/huggingface_hub are imported anywhere.
@@ -57,10 +70,18 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", exc)
         print(f"stepflow-inference: {exc}", file=sys.stderr, flush=True)
         return 3
+    if settings.transport == "grpc" and (args.host is not None or args.port is not None):
+        # The image's CMD passes --host/--port; a gRPC pull worker listens on nothing.
+        logger.warning(
+            "STEPFLOW_TRANSPORT=grpc: ignoring --host/--port (a gRPC pull worker has no listener)"
+        )
     logger.info(
-        "settings: MODEL_CACHE_DIR=%s STEPFLOW_INFERENCE_EMBED_MODEL=%s "
+        "settings: stepflow-py %s STEPFLOW_TRANSPORT=%s MODEL_CACHE_DIR=%s "
+        "STEPFLOW_INFERENCE_EMBED_MODEL=%s "
         "STEPFLOW_INFERENCE_DEVICE=%s STEPFLOW_INFERENCE_ALLOW_DOWNLOAD=%s "
         "STEPFLOW_INFERENCE_MAX_BATCH_SIZE=%d",
+        sdk_version(),
+        settings.transport,
         settings.model_cache_dir,
         settings.embed_model,
         settings.device,
@@ -68,9 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         settings.max_batch_size,
     )
 
+    if settings.transport == "grpc":
+        from .server import serve_grpc
+
+        return asyncio.run(serve_grpc(settings))
+
     from .server import serve
 
-    return asyncio.run(serve(settings, args.host, args.port))
+    host = DEFAULT_HOST if args.host is None else args.host
+    port = DEFAULT_PORT if args.port is None else args.port
+    return asyncio.run(serve(settings, host, port))
 
 
 if __name__ == "__main__":

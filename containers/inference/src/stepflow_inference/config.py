@@ -20,6 +20,14 @@ DEFAULT_CACHE_ROOT = "/var/cache/stepflow"
 DEFAULT_HUB_ORG = "sentence-transformers"
 
 DEVICES = ("auto", "cpu", "cuda")
+# STEPFLOW_TRANSPORT: "http" (StepFlow 0.11, the core calls this server; the default)
+# or "grpc" (StepFlow 0.12/0.13, this process pulls tasks from the core's queue).
+TRANSPORTS = ("http", "grpc")
+# Defaults of the gRPC pull worker. The tasks URL default is stepflow-py 0.13's own;
+# the queue name defaults to this component's route prefix (contract routePrefix).
+DEFAULT_TASKS_URL = "localhost:7837"
+DEFAULT_QUEUE_NAME = "inference"
+DEFAULT_MAX_CONCURRENT = 4
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -74,6 +82,10 @@ class Settings:
     allow_download: bool
     max_batch_size: int
     load_delay_seconds: float
+    transport: str = "http"
+    tasks_url: str = DEFAULT_TASKS_URL
+    queue_name: str = DEFAULT_QUEUE_NAME
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
 
     @property
     def embed_model_dir(self) -> Path:
@@ -102,6 +114,22 @@ class Settings:
                 f"STEPFLOW_INFERENCE_EMBED_MODEL={model!r} must be a directory name "
                 "under MODEL_CACHE_DIR such as 'all-MiniLM-L6-v2' (or 'org/name')"
             )
+        transport = env.get("STEPFLOW_TRANSPORT", "http").strip().lower() or "http"
+        if transport not in TRANSPORTS:
+            raise ConfigError(
+                f"STEPFLOW_TRANSPORT={transport!r} is not one of {', '.join(TRANSPORTS)} "
+                "(http: StepFlow 0.11, the core calls this server; grpc: StepFlow 0.13, "
+                "this server pulls tasks from the core)"
+            )
+        tasks_url = env.get("STEPFLOW_TASKS_URL", DEFAULT_TASKS_URL).strip() or DEFAULT_TASKS_URL
+        if "://" in tasks_url or "/" in tasks_url:
+            raise ConfigError(
+                f"STEPFLOW_TASKS_URL={tasks_url!r} must be host:port of the StepFlow core "
+                "(gRPC target, no scheme or path), e.g. stepflow-core.stepflow.svc:8080"
+            )
+        queue_name = env.get("STEPFLOW_QUEUE_NAME", DEFAULT_QUEUE_NAME).strip()
+        if not queue_name:
+            queue_name = DEFAULT_QUEUE_NAME
         cache_dir = env.get("MODEL_CACHE_DIR", DEFAULT_MODEL_CACHE_DIR).strip()
         if not cache_dir:
             cache_dir = DEFAULT_MODEL_CACHE_DIR
@@ -116,6 +144,10 @@ class Settings:
             load_delay_seconds=_non_negative_float(
                 env, "STEPFLOW_INFERENCE_LOAD_DELAY_SECONDS", 0.0
             ),
+            transport=transport,
+            tasks_url=tasks_url,
+            queue_name=queue_name,
+            max_concurrent=_positive_int(env, "STEPFLOW_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT),
         )
 
 

@@ -177,7 +177,8 @@ class Embedder:
 
 
 def check_torch_usable() -> None:
-    """transformers 5 silently disables PyTorch older than 2.6; say so plainly."""
+    """transformers silently disables a PyTorch it considers too old (4.57: < 2.1,
+    5.x: < 2.6), which would surface later as an obscure error; say so plainly."""
     import torch
     import transformers
     from transformers.utils import is_torch_available
@@ -185,8 +186,8 @@ def check_torch_usable() -> None:
     if not is_torch_available():
         raise RuntimeError(
             f"transformers {transformers.__version__} cannot use the installed torch "
-            f"{torch.__version__} (it requires torch>=2.6); install the torch version "
-            "pinned in containers/inference/pyproject.toml"
+            f"{torch.__version__} (too old for this transformers); install the torch and "
+            "transformers versions pinned together in containers/inference/pyproject.toml"
         )
 
 

@@ -1,18 +1,32 @@
-"""The StepFlow component server: components, probes and the HTTP app.
+"""The StepFlow component server: components, probes, the HTTP app and the gRPC worker.
 
-stepflow-py 0.11's StepflowServer.run() builds its FastAPI app internally and offers no
-hook to add routes. So this module builds the very same app with the SDK's public
-stepflow_py.worker.http_server.create_test_app() (which returns the FastAPI app that
-run() would serve: POST / for JSON-RPC and GET /health), adds GET /ready to it, and
-serves it with uvicorn itself. Model loading runs in a background thread after the
-socket is bound, so /health and the JSON-RPC `initialize` handshake answer at once
-while /ready says 503 until the model is loaded.
+Two transports, one per StepFlow generation (STEPFLOW_TRANSPORT, see sdk.py):
+
+* http (StepFlow 0.11, stepflow-py 0.11): the core calls this server. stepflow-py
+  0.11's StepflowServer.run() builds its FastAPI app internally and offers no hook to
+  add routes. So this module builds the very same app with the SDK's public
+  stepflow_py.worker.http_server.create_test_app() (which returns the FastAPI app that
+  run() would serve: POST / for JSON-RPC and GET /health), adds GET /ready to it, and
+  serves it with uvicorn itself. Model loading runs in a background thread after the
+  socket is bound, so /health and the JSON-RPC `initialize` handshake answer at once
+  while /ready says 503 until the model is loaded.
+
+* grpc (StepFlow 0.13, stepflow-py 0.13): no listener. The same components are
+  registered with a stepflow-py StepflowServer and served by the SDK's pull worker
+  stepflow_py.worker.grpc_worker.run_grpc_worker(), which dials the core at
+  STEPFLOW_TASKS_URL, pulls tasks from STEPFLOW_QUEUE_NAME and reports results back.
+  The model loads in the background meanwhile; tasks pulled before it is loaded wait.
+
+In both modes the model is loaded once per process and the device logic is the same.
 """
 
 # No `from __future__ import annotations` here: the SDK reads the component functions'
 # annotations at runtime (inspect.signature) and needs real types, not strings.
 import asyncio
+import inspect
 import logging
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -123,11 +137,23 @@ class InferenceStepflowServer(StepflowServer):
         return found
 
 
-def build_server(state: State) -> InferenceStepflowServer:
-    # No built-in components: the SDK's `udf` would let callers run arbitrary code.
-    server = InferenceStepflowServer(include_builtins=False)
+def _register(server: StepflowServer, func: Any, name: str) -> None:
+    """Register `func` as component `name` (path `/name`) with either SDK generation.
 
-    @server.component(name="embed")
+    stepflow-py 0.11: component(name=...) is the path and the lookup key.
+    stepflow-py 0.13: component(id=..., subpath=...): the core dispatches on the id and
+    routes `/<routePrefix>/<subpath>` to it (name= still exists there as a deprecated
+    alias of subpath)."""
+    params = inspect.signature(server.component).parameters
+    if "subpath" in params and "id" in params:
+        server.component(func, id=name, subpath=name)
+    else:
+        server.component(func, name=name)
+
+
+def register_components(server: StepflowServer, state: State) -> None:
+    """The `embed` and `rerank` components, backed by the process's one model."""
+
     async def embed(input: EmbedInput) -> EmbedOutput:
         """Embed texts into L2-normalized sentence vectors (mean pooling)."""
         batcher = await state.wait_ready()
@@ -139,7 +165,6 @@ def build_server(state: State) -> InferenceStepflowServer:
             dimensions=state.embedder.dimensions,
         )
 
-    @server.component(name="rerank")
     async def rerank(input: RerankInput) -> RerankOutput:
         """Sort documents by cosine similarity of their embeddings with the query."""
         batcher = await state.wait_ready()
@@ -160,6 +185,14 @@ def build_server(state: State) -> InferenceStepflowServer:
             scored = scored[: input.top_k]
         return RerankOutput(results=scored, model=state.settings.embed_model)
 
+    _register(server, embed, "embed")
+    _register(server, rerank, "rerank")
+
+
+def build_server(state: State) -> InferenceStepflowServer:
+    # No built-in components: the SDK's `udf` would let callers run arbitrary code.
+    server = InferenceStepflowServer(include_builtins=False)
+    register_components(server, state)
     server.set_initialized(True)  # as the SDK's own run_http_server() does
     return server
 
@@ -211,7 +244,11 @@ async def _load(state: State, on_failure: Any) -> None:
         on_failure()
         return
     state.mark_ready(embedder)
-    logger.info("ready after %.1f s (GET /ready now answers 200)", state.load_seconds or 0.0)
+    logger.info(
+        "ready after %.1f s (%s)",
+        state.load_seconds or 0.0,
+        "GET /ready now answers 200" if settings.transport == "http" else "executing tasks",
+    )
 
 
 async def serve(settings: Settings, host: str, port: int) -> int:
@@ -242,3 +279,101 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         if not loader.done():
             loader.cancel()
     return 3 if state.status == "failed" else 0
+
+
+def _handle_task_tasks() -> list[asyncio.Task[Any]]:
+    """The SDK worker's in-flight task handlers (claim, execute, CompleteTask)."""
+    current = asyncio.current_task()
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if t is not current
+        and not t.done()
+        and getattr(t.get_coro(), "__qualname__", "") == "handle_task"
+    ]
+
+
+async def serve_grpc(settings: Settings) -> int:
+    """StepFlow 0.13: pull tasks from the core until SIGTERM/SIGINT; returns the process
+    exit code.
+
+    stepflow-py 0.13's worker retries an unreachable core every 2 s and gives up after
+    15 failed attempts; after a successful session it stops when the core goes away.
+    Either way this process then exits with status 1 and Kubernetes restarts it.
+
+    SIGTERM/SIGINT: the SDK's own handler only takes effect when the next task arrives
+    (an idle worker would wait for SIGKILL), so this server replaces it: stop pulling at
+    once, let tasks already pulled finish (at most STEPFLOW_SHUTDOWN_GRACE_SECS, default
+    10, the SDK's setting), exit 0. A failed model load stops the worker: exit 3."""
+    from stepflow_py.worker.grpc_worker import run_grpc_worker
+
+    state = State(settings=settings)
+    state.ready_event = asyncio.Event()
+    # No built-in components: the SDK's `udf` would let callers run arbitrary code.
+    server = StepflowServer(include_builtins=False)
+    register_components(server, state)
+    logger.info(
+        "starting %s as a gRPC pull worker: STEPFLOW_TASKS_URL=%s STEPFLOW_QUEUE_NAME=%s "
+        "STEPFLOW_MAX_CONCURRENT=%d (model loads in the background)",
+        SERVICE_NAME,
+        settings.tasks_url,
+        settings.queue_name,
+        settings.max_concurrent,
+    )
+    worker = asyncio.create_task(
+        run_grpc_worker(
+            server=server,
+            tasks_url=settings.tasks_url,
+            queue_name=settings.queue_name,
+            max_concurrent=settings.max_concurrent,
+        ),
+        name="grpc-worker",
+    )
+    # The worker installs its signal handlers in its first step; let it run that step,
+    # then install ours in their place.
+    await asyncio.sleep(0)
+    stop_signal: list[str] = []
+
+    def on_signal(name: str) -> None:
+        if not stop_signal:
+            logger.info("%s received: no new tasks; finishing tasks in progress", name)
+        stop_signal.append(name)
+        worker.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    loader = asyncio.create_task(_load(state, worker.cancel), name="model-loader")
+    try:
+        await worker
+    except asyncio.CancelledError:
+        if state.status != "failed" and not stop_signal:
+            raise
+    finally:
+        if not loader.done():
+            loader.cancel()
+    if state.status == "failed":
+        return 3
+    if not stop_signal:
+        logger.error(
+            "the gRPC worker stopped: the StepFlow core at STEPFLOW_TASKS_URL=%s is "
+            "unreachable or went away",
+            settings.tasks_url,
+        )
+        return 1
+    in_flight = _handle_task_tasks()
+    if in_flight:
+        grace = float(os.environ.get("STEPFLOW_SHUTDOWN_GRACE_SECS", "10"))
+        _done, pending = await asyncio.wait(in_flight, timeout=grace)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        logger.info(
+            "%d task(s) finished, %d cancelled after %.0f s (the core re-dispatches them)",
+            len(in_flight) - len(pending),
+            len(pending),
+            grace,
+        )
+    logger.info("gRPC worker stopped")
+    return 0
