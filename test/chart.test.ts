@@ -149,7 +149,10 @@ describe.each(ENVIRONMENTS)('$env environment', ({ env, props, ns, prefix }) => 
 describe('dev specifics', () => {
   const objects = synth(DEV_PROPS);
   test('one replica each, debug logs, dev images, no HPA/PDB/Ingress', () => {
-    for (const w of workloads(objects)) expect(w.spec.replicas).toBe(1);
+    for (const w of workloads(objects)) {
+      expect(w.spec.replicas).toBe(1);
+      expect(w.spec.template.spec.topologySpreadConstraints).toBeUndefined();
+    }
     for (const c of containers(objects)) expect(c.image).toMatch(/^localhost:5000\/stepflow-[a-z-]+:dev$/);
     const core = find(objects, 'Deployment', 'dev-stepflow-core').spec.template.spec.containers[0];
     expect(core.env).toEqual(expect.arrayContaining([{ name: 'RUST_LOG', value: 'debug' }, { name: 'RUST_BACKTRACE', value: '1' }]));
@@ -185,6 +188,13 @@ describe('prod specifics', () => {
     expect(find(objects, 'Deployment', 'stepflow-core').spec.replicas).toBeUndefined();
     expect(find(objects, 'Deployment', 'stepflow-python-sdk').spec.replicas).toBeUndefined();
     expect(find(objects, 'StatefulSet', 'stepflow-inference').spec.replicas).toBe(2);
+  });
+  test('replicas spread across nodes, selected by their own labels', () => {
+    for (const w of workloads(objects)) {
+      expect(w.spec.template.spec.topologySpreadConstraints).toEqual([{
+        maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: w.spec.selector,
+      }]);
+    }
   });
   test('PDBs allow one eviction at a time, as an integer', () => {
     for (const name of ['stepflow-core', 'stepflow-python-sdk', 'stepflow-inference']) {

@@ -248,6 +248,18 @@ export class ComponentObjects {
       .filter((o): o is ApiObject => o !== undefined);
   }
 
+  /** Several replicas: prefer different nodes, so one node's loss leaves the others serving. */
+  private spread(spec: WorkloadSpec): k8s.TopologySpreadConstraint[] | undefined {
+    const floor = spec.common.autoscaling ? spec.common.autoscaling.minReplicas : spec.common.replicas;
+    if (floor < 2) return undefined;
+    return [{
+      maxSkew: 1,
+      topologyKey: 'kubernetes.io/hostname',
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels: this.selector },
+    }];
+  }
+
   private podTemplate(spec: WorkloadSpec): k8s.PodTemplateSpec {
     const c = CONTRACT.components[spec.component];
     const r = spec.common.resources;
@@ -281,6 +293,7 @@ export class ComponentObjects {
         securityContext: restrictedPodSecurityContext(c.uid, c.gid),
         terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
         runtimeClassName: spec.runtimeClassName,
+        topologySpreadConstraints: this.spread(spec),
         nodeSelector: spec.nodeSelector,
         tolerations: spec.tolerations,
         initContainers: spec.initContainers,
