@@ -588,6 +588,20 @@ for (const w of workloads) {
 const cmKinds = items(kubectlJson(['get', 'configmaps', '--all-namespaces']).json).filter((c) => appliedNs.has(c.metadata.namespace) && c.metadata.name !== 'kube-root-ca.crt');
 for (const cm of cmKinds) {
   const urls = Object.values(cm.data ?? {}).flatMap((t) => serviceUrls(t, cm.metadata.namespace));
+  // [B] the workloads that read this ConfigMap call its URLs by DNS name
+  const consumers = inNs(workloads, cm.metadata.namespace).filter((w) => {
+    const s = podTemplate(w).spec;
+    return (s.volumes ?? []).some((v) => v.configMap?.name === cm.metadata.name
+      || (v.projected?.sources ?? []).some((x) => x.configMap?.name === cm.metadata.name))
+      || allContainers(s).some((c) => (c.envFrom ?? []).some((e) => e.configMapRef?.name === cm.metadata.name)
+        || (c.env ?? []).some((e) => e.valueFrom?.configMapKeyRef?.name === cm.metadata.name));
+  });
+  if (urls.length) {
+    for (const w of consumers) {
+      if (usesDnsAllowed(w)) pass('caller may resolve service names (egress UDP/53)', ref(w), `reads ${ref(cm)}`);
+      else fail('caller may resolve service names (egress UDP/53)', ref(w), `reads ${ref(cm)} with ${urls.map((u) => u.url).join(', ')}, but no NetworkPolicy egress rule allows DNS (UDP 53)`);
+    }
+  }
   for (const u of urls) {
     const obj = `${ref(cm)} -> ${u.url}`;
     const r = resolveUrl(u);
@@ -596,6 +610,34 @@ for (const cm of cmKinds) {
     if (callers.length) pass('URL resolves and some workload may call it', obj, `${ref(r.dst)}:${r.cport.containerPort} reachable from ${names(callers)}`);
     else fail('URL resolves and some workload may call it', obj, `${ref(r.svc)} -> ${ref(r.dst)}:${r.cport.containerPort}, but NetworkPolicies let no other workload of ${cm.metadata.namespace} reach it`);
   }
+}
+
+// 13. [B] labels on everything ---------------------------------------------
+// app=stepflow, component=<core|python-sdk|inference>, environment=<dev|prod>
+// and some app.kubernetes.io/* label on every object the server returned from
+// the apply. component may only be absent on a Namespace and on a
+// NetworkPolicy that does not select exactly one workload (default deny, DNS).
+// environment must equal the namespace's; a pod template carries the
+// workload's app/component/environment.
+const COMPONENTS = ['core', 'python-sdk', 'inference'];
+const ENVIRONMENTS = ['dev', 'prod'];
+for (const o of applied) {
+  const l = labelsOf(o);
+  const problems = [];
+  if (l.app !== 'stepflow') problems.push(`app=${fmt(l.app)} (want "stepflow")`);
+  if (!ENVIRONMENTS.includes(l.environment)) problems.push(`environment=${fmt(l.environment)} (want one of ${ENVIRONMENTS.join(', ')})`);
+  if (!Object.keys(l).some((k) => k.startsWith('app.kubernetes.io/'))) problems.push('no app.kubernetes.io/* label');
+  const shared = o.kind === 'Namespace' || (o.kind === 'NetworkPolicy'
+    && inNs(workloads, o.metadata.namespace).filter((w) => selectorMatches(o.spec.podSelector, podLabels(w))).length !== 1);
+  if (!shared && !COMPONENTS.includes(l.component)) problems.push(`component=${fmt(l.component)} (want one of ${COMPONENTS.join(', ')})`);
+  const nsEnv = o.metadata.namespace ? labelsOf(nsObj(o.metadata.namespace)).environment : undefined;
+  if (nsEnv !== undefined && l.environment !== nsEnv) problems.push(`environment=${fmt(l.environment)}, but Namespace/${o.metadata.namespace} has environment=${fmt(nsEnv)}`);
+  if (WORKLOAD_KINDS.includes(o.kind)) {
+    const t = podLabels(o);
+    for (const k of ['app', 'component', 'environment']) if (t[k] !== l[k]) problems.push(`pod template ${k}=${fmt(t[k])} differs from the workload's ${fmt(l[k])}`);
+  }
+  if (problems.length) fail('labels', ref(o), problems.join('\n'));
+  else pass('labels', ref(o));
 }
 
 console.log(`--- ${opts.serverVersion} ${opts.scenario}: ${passed} passed, ${failed} failed`);

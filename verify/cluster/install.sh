@@ -2,8 +2,11 @@
 # Builds etcd and kube-apiserver + kubectl (one set per Kubernetes version)
 # from their Go modules and caches them under
 #   ${STEPFLOW_KIT_CACHE:-$HOME/.cache/stepflow-kit}/{etcd,kube-apiserver}-<version>/
-# A second run finds the cached binaries (keyed by version and the pinned
-# go.mod/go.sum) and builds nothing.
+# from the pinned wrapper modules in gomod/<tool>-<version>/ (see README.md).
+# A second run finds the cached binaries (stamp = sha256 of go.mod, go.sum,
+# ldflags and Go version) and builds nothing. Go modules go to the normal
+# GOMODCACHE. Missing tools come from apt-get; a missing/old Go from the Go
+# module proxy (golang.org/toolchain).
 #
 # usage: install.sh [--versions v1.30.0,v1.37.2] [--etcd v3.6.16]
 set -euo pipefail
@@ -59,6 +62,7 @@ if ! go_ok; then
     url="${GOPROXY_URL:-https://proxy.golang.org}/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-$arch.zip"
     log "no go >= $go_min on PATH: fetching $url"
     tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
     curl -fsSL --retry 3 -o "$tmp/go.zip" "$url"
     unzip -q "$tmp/go.zip" -d "$tmp/x"
     # module zips carry no file modes; the toolchain's binaries need +x
