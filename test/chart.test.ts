@@ -76,6 +76,9 @@ describe.each(ENVIRONMENTS)('$env environment', ({ env, props, ns, prefix }) => 
     const svc = find(objects, 'Service', w.metadata.name);
     expect(svc.spec.selector).toEqual(selector);
     expect(svc.spec.ports).toEqual([{ name: 'http', port: c.port, targetPort: 'http', protocol: 'TCP' }]);
+    // StepFlow 0.11 sessions live on one component-server pod: each core pod must stay on it.
+    if (component === 'core') expect(svc.spec.sessionAffinity).toBeUndefined();
+    else expect([svc.spec.sessionAffinity, svc.spec.sessionAffinityConfig]).toEqual(['ClientIP', { clientIP: { timeoutSeconds: 86400 } }]);
   });
 
   test('core runs stepflow-server with the mounted config and a checksum annotation', () => {

@@ -165,6 +165,7 @@ export class StepFlowInference extends StepFlowComponentServer {
         ...c.env,
       },
       listens: this.runtime.listens,
+      sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
       probes: this.runtime.probes,
       volumes: [
         tmp.volume, xdg.volume, shm.volume,

@@ -59,6 +59,7 @@ export class StepFlowPythonSdk extends StepFlowComponentServer {
       args: this.runtime.args,
       env: { ...this.runtime.env, ...this.common.env },
       listens: this.runtime.listens,
+      sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
       probes: this.runtime.probes,
       volumes: [tmp.volume, cache.volume],
       volumeMounts: [tmp.mount, cache.mount],

@@ -45,6 +45,11 @@ export interface WorkloadSpec {
   readonly env: Record<string, string>;
   /** Whether the process listens on the contract port (false for gRPC-pull workers). */
   readonly listens: boolean;
+  /**
+   * Keep each client on one pod (Service `sessionAffinity: ClientIP`) for this long.
+   * @default - no affinity
+   */
+  readonly sessionAffinitySeconds?: number;
   readonly probes: ProbeSet;
   readonly volumes: k8s.Volume[];
   readonly volumeMounts: k8s.VolumeMount[];
@@ -160,6 +165,9 @@ export class ComponentObjects {
         spec: {
           type: 'ClusterIP',
           selector: this.selector,
+          ...(spec.sessionAffinitySeconds !== undefined
+            ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIp: { timeoutSeconds: spec.sessionAffinitySeconds } } }
+            : {}),
           ports: [{ name: HTTP_PORT_NAME, port: c.port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' }],
         },
       });

