@@ -3,6 +3,7 @@ import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptio
 
 /** Defaults of one component in an environment. */
 export interface ComponentDefaults {
+  /** Replicas when no autoscaler owns the workload (with one, its minReplicas is the floor). */
   readonly replicas?: number;
   readonly autoscaling?: AutoscalingOptions;
   readonly disruptionBudget?: DisruptionBudgetOptions;
@@ -74,13 +75,11 @@ export class StepFlowEnvironment {
     gpuAvailable: true,
     production: true,
     core: {
-      replicas: 3,
       autoscaling: { minReplicas: 3, maxReplicas: 10, cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 },
       disruptionBudget: { maxUnavailable: 1 },
       resources: { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 1024 },
     },
     pythonSdk: {
-      replicas: 5,
       autoscaling: { minReplicas: 5, maxReplicas: 20, cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 },
       disruptionBudget: { maxUnavailable: 1 },
       resources: { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 1024 },

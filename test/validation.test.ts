@@ -1,6 +1,6 @@
 import { Testing } from 'cdk8s';
 import { ModelCacheAccessMode, ModelCacheSharing, StepFlowCore, StepFlowGeneration, StepFlowNamespace } from '../src';
-import { DEV_PROPS, PROD_PROPS, synthError } from './helpers';
+import { DEV_PROPS, PROD_PROPS, synth, synthError } from './helpers';
 
 // Each case: GIVEN one invalid input, WHEN synthesized, THEN the error names the construct
 // path, the prop and the value.
@@ -16,7 +16,7 @@ const CASES: [string, Parameters<typeof synthError>[0], RegExp][] = [
   ['GPU in an environment without GPUs', { ...DEV_PROPS, inference: { gpu: { count: 1 } } },
     /\[test\] prop 'inference.gpu' is \{"count":1\}: the 'dev' environment has no GPUs/],
   ['namespace that is not DNS-1123', { ...DEV_PROPS, namespace: 'Stepflow_Dev' }, /\[test\/Namespace\] prop 'namespace' is "Stepflow_Dev": expected a DNS-1123 label/],
-  ['name prefix that breaks DNS names', { ...DEV_PROPS, namePrefix: 'Dev_' }, /\[test\/Core\] prop 'namePrefix' is "Dev_": expected '' or lower-case letters/],
+  ['name prefix that breaks DNS names', { ...DEV_PROPS, namePrefix: 'Dev_' }, /\[test\/PythonSdk\] prop 'namePrefix' is "Dev_": expected '' or lower-case letters/],
   ['shm larger than the memory limit allows', { ...DEV_PROPS, inference: { shmSizeMiB: 4096 } },
     /\[test\/Inference\] prop 'shmSizeMiB' is 4096: \/dev\/shm counts against the container's memory limit \(resources.memoryLimitMiB = 3072\); use at most 1536/],
   ['several replicas on one ReadWriteOnce claim', { ...PROD_PROPS, inference: { modelCache: { sharing: ModelCacheSharing.SHARED, accessMode: ModelCacheAccessMode.READ_WRITE_ONCE } } },
@@ -46,6 +46,22 @@ describe('bad input is rejected at synth time', () => {
     expect(message).toMatch(/\[test\/Core\] prop 'replicas' is 0/);
     expect(message).toMatch(/\[test\/PythonSdk\] prop 'image' is ".*:latest"/);
     expect(message).toMatch(/\[test\/Inference\] prop 'image' is ".*:latest"/);
+  });
+
+  test('a value every component takes is reported once, where it is first used', () => {
+    const message = synthError({ ...DEV_PROPS, namespace: 'Bad_NS' });
+    expect(message.match(/prop 'namespace' is "Bad_NS"/g)).toHaveLength(1);
+    expect(message).toMatch(/\[test\/Namespace\] prop 'namespace'/);
+  });
+
+  test('the same bad value in two components is reported for each', () => {
+    const message = synthError({ ...DEV_PROPS, core: { replicas: 0 }, pythonSdk: { replicas: 0 } });
+    expect(message).toMatch(/\[test\/Core\] prop 'replicas' is 0/);
+    expect(message).toMatch(/\[test\/PythonSdk\] prop 'replicas' is 0/);
+  });
+
+  test('an autoscaler override alone is enough: the preset has no fixed replicas to clash with it', () => {
+    expect(() => synth({ ...PROD_PROPS, core: { autoscaling: { minReplicas: 5, maxReplicas: 8 } } })).not.toThrow();
   });
 
   test('two component servers on one route are rejected', () => {

@@ -144,8 +144,8 @@ export function resolveCommon(v: PropValidator, component: ComponentId, props: S
     env: { ...props.env },
   };
 
-  v.dnsLabel('namespace', placement.namespace);
-  v.dnsLabel('environmentName', placement.environmentName);
+  v.dnsLabel('namespace', placement.namespace, true);
+  v.dnsLabel('environmentName', placement.environmentName, true);
   v.namePrefix(placement.namePrefix);
   validateScaling(v, resolved.replicas, resolved.autoscaling, resolved.disruptionBudget);
   validateResources(v, resolved.resources);

@@ -11,6 +11,9 @@ export const MAX_PORT = 65535;
 /** Length of the longest name the kit appends to a prefix (`stepflow-inference-headless`). */
 export const LONGEST_BASE_NAME = 'stepflow-inference-headless'.length;
 
+/** Messages already reported in each app (keyed by the construct tree's root). */
+const REPORTED = new WeakMap<object, Set<string>>();
+
 /**
  * Collects every invalid prop of one construct and reports them through the construct's
  * validation hook, so that `app.synth()` lists all of them at once, each tagged with the
@@ -18,14 +21,29 @@ export const LONGEST_BASE_NAME = 'stepflow-inference-headless'.length;
  */
 export class PropValidator {
   private readonly errors: string[] = [];
+  private readonly reported: Set<string>;
 
   constructor(scope: Construct) {
     scope.node.addValidation({ validate: () => [...this.errors] });
+    const root = scope.node.root;
+    this.reported = REPORTED.get(root) ?? new Set();
+    REPORTED.set(root, this.reported);
   }
 
   /** Record one failure: which prop, the value received, what would be accepted. */
   public fail(prop: string, value: unknown, expected: string): void {
     this.errors.push(`prop '${prop}' is ${JSON.stringify(value)}: ${expected}`);
+  }
+
+  /**
+   * The same, for a value that every construct of one installation takes from one place
+   * (its namespace, its name prefix): reported once, by the first construct that takes it.
+   */
+  public failShared(prop: string, value: unknown, expected: string): void {
+    const message = `prop '${prop}' is ${JSON.stringify(value)}: ${expected}`;
+    if (this.reported.has(message)) return;
+    this.reported.add(message);
+    this.errors.push(message);
   }
 
   public get count(): number {
@@ -59,15 +77,18 @@ export class PropValidator {
   /** A prefix that keeps every generated name a DNS-1035 label. */
   public namePrefix(value: string): boolean {
     if (value !== '' && (!/^[a-z][-a-z0-9]*$/.test(value) || value.length + LONGEST_BASE_NAME > MAX_LABEL_LENGTH)) {
-      this.fail('namePrefix', value, `expected '' or lower-case letters, digits and '-' starting with a letter, at most ${MAX_LABEL_LENGTH - LONGEST_BASE_NAME} characters (e.g. 'dev-')`);
+      this.failShared('namePrefix', value, `expected '' or lower-case letters, digits and '-' starting with a letter, at most ${MAX_LABEL_LENGTH - LONGEST_BASE_NAME} characters (e.g. 'dev-')`);
       return false;
     }
     return true;
   }
 
-  public dnsLabel(prop: string, value: string): boolean {
+  /** A DNS-1123 label; `shared` for values that every construct of an installation takes. */
+  public dnsLabel(prop: string, value: string, shared = false): boolean {
     if (value.length > MAX_LABEL_LENGTH || !DNS1123_LABEL.test(value)) {
-      this.fail(prop, value, `expected a DNS-1123 label (lower-case letters, digits and '-', at most ${MAX_LABEL_LENGTH} characters)`);
+      const expected = `expected a DNS-1123 label (lower-case letters, digits and '-', at most ${MAX_LABEL_LENGTH} characters)`;
+      if (shared) this.failShared(prop, value, expected);
+      else this.fail(prop, value, expected);
       return false;
     }
     return true;
