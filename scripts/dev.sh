@@ -257,10 +257,11 @@ cmd_status() {
 
 cmd_build() {
     [ "$#" -gt 0 ] || usage_error "build needs a component (${CONTRACT_COMPONENTS[*]} or all)"
-    local arg add_push=1 dry=0
+    local arg add_push=1 add_tag=1 dry=0
     for arg in "$@"; do
         case "${arg}" in
             --push) add_push=0 ;;
+            --tag | --tag=*) add_tag=0 ;;
             --dry-run) dry=1 ;;
             -h | --help) exec "${KIT_ROOT}/scripts/build.sh" --help ;;
         esac
@@ -271,8 +272,10 @@ cmd_build() {
         ensure_registry
     fi
     local -a extra=()
-    # k3s pulls from the registry, so dev builds are pushed there.
+    # k3s pulls from the registry, so dev builds are pushed there, with the tag the
+    # dev manifests use (contract images.devTag) unless one is given.
     [ "${add_push}" = 0 ] || extra+=(--push)
+    [ "${add_tag}" = 0 ] || extra+=(--tag "$(contract images.devTag)")
     BUILDKIT_HOST="${BUILDKIT_HOST:-$(buildkit_host)}" \
         exec "${KIT_ROOT}/scripts/build.sh" "$@" ${extra[@]+"${extra[@]}"}
 }

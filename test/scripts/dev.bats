@@ -125,6 +125,14 @@ CALLS
     assert_contains "${line}" "--local dockerfile=${ROOT}/containers/core"
 }
 
+@test "build tags images as the dev manifests expect unless told otherwise" {
+    run --separate-stderr script "${ROOT}/scripts/dev.sh" build inference
+    [ "${status}" -eq 0 ]
+    line="$(grep '^buildctl --addr .* build ' "${STUB_LOG}")"
+    assert_contains "${line}" "--output type=image,name=localhost:5000/stepflow-inference:dev,push=true"
+    grep -q 'image: localhost:5000/stepflow-inference:dev$' "${ROOT}/dist/dev.yaml"
+}
+
 @test "build keeps an explicit BUILDKIT_HOST" {
     BUILDKIT_HOST=tcp://10.1.2.3:1234 run --separate-stderr script "${ROOT}/scripts/dev.sh" build python-sdk --push
     [ "${status}" -eq 0 ]
