@@ -1,4 +1,4 @@
-import { Yaml } from 'cdk8s';
+import { parse } from 'yaml';
 import { CONTRACT } from '../src/contract';
 import { CONFIG_CHECKSUM_ANNOTATION, StepFlowEnvironment, StepFlowGeneration } from '../src';
 import { DEV_PROPS, PROD_PROPS, containers, find, synth, workloads } from './helpers';
@@ -89,7 +89,7 @@ describe.each(ENVIRONMENTS)('$env environment', ({ env, props, ns, prefix }) => 
     expect(c.volumeMounts).toEqual([{ name: 'config', mountPath: '/etc/stepflow', readOnly: true }, { name: 'tmp', mountPath: '/tmp' }]);
     const cm = find(objects, 'ConfigMap', `${prefix}stepflow-config`);
     expect(core.spec.template.spec.volumes[0]).toEqual({ name: 'config', configMap: { name: cm.metadata.name, defaultMode: 0o444 } });
-    const config = Yaml.load === undefined ? undefined : require('yaml').parse(cm.data['stepflow-config.yml']);
+    const config = parse(cm.data['stepflow-config.yml']);
     expect(config).toEqual({
       plugins: {
         builtin: { type: 'builtin' },
@@ -267,7 +267,7 @@ describe('StepFlow 0.13 (gRPC pull)', () => {
   const objects = synth({ ...DEV_PROPS, generation: StepFlowGeneration.GRPC_PULL });
   test('workers dial core; plugins are grpc queues; no worker Services or ports', () => {
     const cm = find(objects, 'ConfigMap', 'dev-stepflow-config');
-    const config = require('yaml').parse(cm.data['stepflow-config.yml']);
+    const config = parse(cm.data['stepflow-config.yml']);
     expect(config.plugins.python).toEqual({ type: 'grpc', queueName: 'python' });
     expect(Object.keys(config.routes)).toEqual(['/python', '/inference', '/']);
     const py = find(objects, 'Deployment', 'dev-stepflow-python-sdk').spec.template.spec.containers[0];
