@@ -227,6 +227,26 @@ class ServerProcess:
         return self.proc.returncode
 
 
+def embed_rerank_flow(name: str, route_prefix: str) -> dict[str, Any]:
+    """A flow that embeds `texts` and reranks them against `query` through the core server."""
+    return {
+        "name": name,
+        "steps": [
+            {
+                "id": "emb",
+                "component": f"/{route_prefix}/embed",
+                "input": {"texts": {"$input": "texts"}},
+            },
+            {
+                "id": "rr",
+                "component": f"/{route_prefix}/rerank",
+                "input": {"query": {"$input": "query"}, "documents": {"$input": "texts"}},
+            },
+        ],
+        "output": {"embed": {"$step": "emb"}, "rerank": {"$step": "rr"}},
+    }
+
+
 def base_env(model_cache_dir: Path, workdir: Path, **extra: str) -> dict[str, str]:
     """A minimal environment: caches and temp files inside workdir, offline."""
     env = {

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import base_env, free_port
+from conftest import base_env, embed_rerank_flow, free_port
 
 
 def _core_binary() -> Path:
@@ -77,22 +77,7 @@ def test_flow_through_core(server_factory, model_cache_dir, contract, inference_
             listed = {c["component"] for c in client.get("/api/v1/components").json()["components"]}
             assert {"/embed", "/rerank"} <= listed, listed
 
-            flow = {
-                "name": "inference-e2e",
-                "steps": [
-                    {
-                        "id": "emb",
-                        "component": f"/{prefix}/embed",
-                        "input": {"texts": {"$input": "texts"}},
-                    },
-                    {
-                        "id": "rr",
-                        "component": f"/{prefix}/rerank",
-                        "input": {"query": {"$input": "query"}, "documents": {"$input": "texts"}},
-                    },
-                ],
-                "output": {"embed": {"$step": "emb"}, "rerank": {"$step": "rr"}},
-            }
+            flow = embed_rerank_flow("inference-e2e", prefix)
             r = client.post("/api/v1/flows", json={"flow": flow})
             assert r.status_code == 200, r.text
             flow_id = r.json()["flowId"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EMBED_MODEL, base_env, free_port
+from conftest import EMBED_MODEL, base_env, embed_rerank_flow, free_port
 
 pytestmark = pytest.mark.generation("0.13")
 
@@ -170,22 +170,7 @@ def test_flow_through_core_013(core, server_factory, model_cache_dir, inference_
         # The worker announces its components (discovery task) before the model is loaded.
         assert _wait_components(client, prefix) == {"embed", "rerank"}
         assert "ready after" not in worker.stderr()
-        flow = {
-            "name": "inference-e2e-013",
-            "steps": [
-                {
-                    "id": "emb",
-                    "component": f"/{prefix}/embed",
-                    "input": {"texts": {"$input": "texts"}},
-                },
-                {
-                    "id": "rr",
-                    "component": f"/{prefix}/rerank",
-                    "input": {"query": {"$input": "query"}, "documents": {"$input": "texts"}},
-                },
-            ],
-            "output": {"embed": {"$step": "emb"}, "rerank": {"$step": "rr"}},
-        }
+        flow = embed_rerank_flow("inference-e2e-013", prefix)
         r = client.post("/api/v1/flows", json={"flow": flow})
         assert r.status_code == 200, r.text
         flow_id = r.json()["flowId"]
