@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { componentLabels } from '../internal/metadata';
-import { ComponentObjects, gibibytes, scratchVolume } from '../internal/workload';
+import { ComponentObjects, gibibytes, replicaRange, scratchVolume } from '../internal/workload';
 import { GpuOptions, ModelCacheAccessMode, ModelCacheOptions, ModelCacheSharing } from '../types';
 import { ICoreEndpoint, StepFlowComponentProps } from './common';
 import { StepFlowComponentServer } from './component-server';
@@ -105,7 +105,7 @@ export class StepFlowInference extends StepFlowComponentServer {
     const maxBatchSize = props.maxBatchSize ?? 32;
     const tmpSizeMiB = props.tmpSizeMiB ?? 1024;
     const cacheSizeMiB = props.cacheSizeMiB ?? 2048;
-    const maxReplicas = c.autoscaling ? c.autoscaling.maxReplicas : c.replicas;
+    const maxReplicas = replicaRange(c.replicas, c.autoscaling).max;
 
     if (gpu) v.integer('gpu.count', gpuCount, 1, 16);
     if (device === InferenceDevice.CUDA && !gpu) {

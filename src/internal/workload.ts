@@ -67,6 +67,11 @@ export const cpu = (millis: number) => k8s.Quantity.fromString(`${millis}m`);
 export const mebibytes = (mib: number) => k8s.Quantity.fromString(`${mib}Mi`);
 export const gibibytes = (gib: number) => k8s.Quantity.fromString(`${gib}Gi`);
 
+/** The fewest and the most replicas a workload runs: the autoscaler's range, or its fixed count. */
+export function replicaRange(replicas: number, autoscaling?: AutoscalingOptions): { min: number; max: number } {
+  return autoscaling ? { min: autoscaling.minReplicas, max: autoscaling.maxReplicas } : { min: replicas, max: replicas };
+}
+
 /** Check the options that every component shares; returns nothing, records failures. */
 export function validateScaling(v: PropValidator, replicas: number, autoscaling?: AutoscalingOptions, pdb?: DisruptionBudgetOptions): void {
   v.integer('replicas', replicas, 1);
@@ -81,7 +86,7 @@ export function validateScaling(v: PropValidator, replicas: number, autoscaling?
     v.integer('autoscaling.scaleDownStabilizationSeconds', autoscaling.scaleDownStabilizationSeconds, 0, 3600);
   }
   if (pdb) {
-    const floor = autoscaling ? autoscaling.minReplicas : replicas;
+    const floor = replicaRange(replicas, autoscaling).min;
     const given = [pdb.maxUnavailable, pdb.minAvailable].filter((x) => x !== undefined).length;
     if (given !== 1) {
       v.fail('disruptionBudget', pdb, 'give exactly one of maxUnavailable or minAvailable');
@@ -258,8 +263,7 @@ export class ComponentObjects {
 
   /** Several replicas: prefer different nodes, so one node's loss leaves the others serving. */
   private spread(spec: WorkloadSpec): k8s.TopologySpreadConstraint[] | undefined {
-    const floor = spec.common.autoscaling ? spec.common.autoscaling.minReplicas : spec.common.replicas;
-    if (floor < 2) return undefined;
+    if (replicaRange(spec.common.replicas, spec.common.autoscaling).min < 2) return undefined;
     return [{
       maxSkew: 1,
       topologyKey: 'kubernetes.io/hostname',
