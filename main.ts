@@ -1,26 +1,20 @@
-// The app `cdk8s synth` runs (compiled to lib/main.js, see cdk8s.yaml): one chart per
-// environment, one file per chart in dist/. Edit the prod registry, tag and host here.
+// The app `cdk8s synth` runs (compiled to lib/main.js, see cdk8s.yaml): this repository's
+// installations from charts/, one file per chart in dist/.
 //
 //   node lib/main.js [--outdir DIR] [--generation 0.11|0.13]
 //
-// `--generation 0.13` synthesizes the gRPC-pull generation elsewhere (the verification
-// tiers use it); dist/ holds the default generation.
-import { StepFlowApp, StepFlowChart, StepFlowChartProps, StepFlowEnvironment, StepFlowGeneration } from './src';
+// dist/ holds the default generation (StepFlow's current release); `--generation` writes
+// the other one elsewhere (the verification tiers use it).
+import { DEV } from './charts/dev';
+import { prod } from './charts/prod';
+import { StepFlowApp, StepFlowChart, StepFlowGeneration } from './src';
+import { DEFAULT_GENERATION } from './src/contract';
 
-/** The environments in dist/: chart id (= file name) → props. */
-export const ENVIRONMENTS: Record<string, StepFlowChartProps> = {
-  dev: { environment: StepFlowEnvironment.DEV },
-  prod: {
-    environment: StepFlowEnvironment.PROD,
-    imageRegistry: 'registry.example.com/stepflow',
-    imageTag: '0.11.1',
-    ingress: { host: 'stepflow.example.com', clusterIssuer: 'letsencrypt-prod' },
-  },
-};
-
-export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist', generation = StepFlowGeneration.HTTP_PUSH): StepFlowApp {
+/** The app with both installations of one generation. */
+export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist', generation = DEFAULT_GENERATION): StepFlowApp {
   const app = new StepFlowApp({ outdir });
-  for (const [id, props] of Object.entries(ENVIRONMENTS)) new StepFlowChart(app, id, { ...props, generation });
+  new StepFlowChart(app, 'dev', { ...DEV, generation });
+  new StepFlowChart(app, 'prod', prod(generation));
   return app;
 }
 
@@ -28,10 +22,10 @@ const USAGE = 'usage: node lib/main.js [--outdir DIR] [--generation 0.11|0.13]';
 
 function parseArgs(argv: string[]): { outdir?: string; generation: StepFlowGeneration } {
   let outdir: string | undefined;
-  let generation = StepFlowGeneration.HTTP_PUSH;
+  let generation = DEFAULT_GENERATION;
+  const generations = Object.values(StepFlowGeneration) as string[];
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    const generations = Object.values(StepFlowGeneration) as string[];
     if (flag === '--outdir' && value) outdir = value;
     else if (flag === '--generation' && generations.includes(value)) generation = value as StepFlowGeneration;
     else {

@@ -4,6 +4,7 @@
  * share. Nothing else in the library spells these values out.
  */
 import contract from './contract.json';
+import { StepFlowGeneration } from './types';
 
 /** The three StepFlow components this kit deploys. */
 export type ComponentId = 'core' | 'python-sdk' | 'inference';
@@ -33,6 +34,7 @@ export interface ComponentContract {
 export interface CoreContract extends ComponentContract {
   /** Absolute path of the stepflow-server binary in the image. */
   readonly binary: string;
+  readonly state: StateContract;
 }
 
 export interface PythonComponentContract extends ComponentContract {
@@ -40,6 +42,8 @@ export interface PythonComponentContract extends ComponentContract {
   readonly module: string;
   /** Route prefix in the StepFlow config (`/<prefix>/{*component}`). */
   readonly routePrefix: string;
+  /** Module of the reconnecting gRPC-pull worker, where the image has one apart from `module`. */
+  readonly workerModule?: string;
 }
 
 /** Pinned StepFlow releases of one generation. */
@@ -47,6 +51,15 @@ export interface GenerationVersions {
   readonly orchestrator: string;
   readonly sdk: string;
   readonly sdkExtras: string;
+  /** The tag the kit's three images of this generation carry. */
+  readonly imageTag: string;
+}
+
+/** Where the core keeps its state (the claim's mount) and the sqlite file in it. */
+export interface StateContract {
+  readonly volume: string;
+  readonly mountPath: string;
+  readonly file: string;
 }
 
 export const CONTRACT = {
@@ -61,7 +74,7 @@ export const CONTRACT = {
   gpu: contract.gpu,
   env: contract.env,
   apiPaths: contract.apiPaths,
-  generations: contract.generations as Record<'0.11' | '0.13', GenerationVersions>,
+  generations: contract.generations as Record<StepFlowGeneration, GenerationVersions>,
   components: {
     'core': contract.components.core as CoreContract,
     'python-sdk': contract.components['python-sdk'] as PythonComponentContract,
@@ -71,3 +84,6 @@ export const CONTRACT = {
 
 /** Path of the StepFlow config file inside the core container. */
 export const CONFIG_FILE_PATH = `${CONTRACT.configMap.mountPath}/${CONTRACT.configMap.key}`;
+
+/** The generation the kit deploys when none is named: StepFlow's current release. */
+export const DEFAULT_GENERATION = contract.defaultGeneration as StepFlowGeneration;

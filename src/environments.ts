@@ -1,5 +1,4 @@
-import { ImagePullPolicy } from './components/common';
-import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptions, LogLevel, ModelCacheOptions } from './types';
+import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptions, ImagePullPolicy, LogLevel, ModelCacheOptions } from './types';
 
 /** Defaults of one component in an environment. */
 export interface ComponentDefaults {

@@ -2,8 +2,9 @@
 // (src/internal/*, the contract helpers) is not part of the API.
 export * from './types';
 export * from './environments';
-export { ImagePullPolicy, StepFlowComponentProps, IComponentServer, ICoreEndpoint } from './components/common';
-export { StepFlowComponentServer, ServerProbeTiming, PythonComponent } from './components/component-server';
+export { IComponentServer, ICoreEndpoint } from './components/common';
+export { StepFlowComponent, VolumeMountOptions } from './components/component';
+export { StepFlowComponentServer, StepFlowComponentServerProps, PythonComponent } from './components/component-server';
 export * from './components/core';
 export * from './components/python-sdk';
 export * from './components/inference';
@@ -11,5 +12,5 @@ export * from './platform/namespace';
 export * from './platform/network-policies';
 export * from './platform/ingress';
 export * from './config/stepflow-config';
-export * from '../charts/stepflow-chart';
-export * from '../charts/stepflow-app';
+export * from './chart';
+export * from './app';

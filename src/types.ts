@@ -21,6 +21,13 @@ export enum StepFlowGeneration {
   GRPC_PULL = '0.13',
 }
 
+/** When the kubelet pulls the image. */
+export enum ImagePullPolicy {
+  ALWAYS = 'Always',
+  IF_NOT_PRESENT = 'IfNotPresent',
+  NEVER = 'Never',
+}
+
 /** CPU and memory requests and limits of one container. */
 export interface ComputeResources {
   readonly cpuRequestMillis: number;
@@ -131,4 +138,66 @@ export interface IngressOptions {
    * @default 'ingress-nginx'
    */
   readonly controllerNamespace?: string;
+}
+
+/** Props every StepFlow component construct takes. */
+export interface StepFlowComponentProps {
+  /** @default 'stepflow' */
+  readonly namespace?: string;
+  /**
+   * Prefix of every resource name, e.g. `dev-` → `dev-stepflow-core`.
+   * @default ''
+   */
+  readonly namePrefix?: string;
+  /**
+   * Value of the `environment` label.
+   * @default 'prod'
+   */
+  readonly environmentName?: string;
+  /** @default StepFlowGeneration.GRPC_PULL - StepFlow's current release (`defaultGeneration` in contract.json) */
+  readonly generation?: StepFlowGeneration;
+  /**
+   * Registry (and optional path) the images are pulled from.
+   * @default 'localhost:5000'
+   */
+  readonly imageRegistry?: string;
+  /** @default 'latest' */
+  readonly imageTag?: string;
+  /**
+   * Full image reference; overrides imageRegistry and imageTag.
+   * @default - `<imageRegistry>/<component image>:<imageTag>`
+   */
+  readonly image?: string;
+  /**
+   * Always: a re-pushed tag is picked up, and the kubelet checks the node may still pull the image.
+   * @default ImagePullPolicy.ALWAYS
+   */
+  readonly imagePullPolicy?: ImagePullPolicy;
+  /**
+   * Reject images tagged `latest` or untagged (production).
+   * @default false
+   */
+  readonly requirePinnedImage?: boolean;
+  /**
+   * Replicas when no autoscaler owns the workload.
+   * @default 1
+   */
+  readonly replicas?: number;
+  /**
+   * A HorizontalPodAutoscaler; the workload then carries no `replicas` field.
+   * @default - no autoscaler
+   */
+  readonly autoscaling?: AutoscalingOptions;
+  /** @default - no PodDisruptionBudget */
+  readonly disruptionBudget?: DisruptionBudgetOptions;
+  /** @default - the component's own defaults */
+  readonly resources?: ComputeResources;
+  /** @default LogLevel.INFO */
+  readonly logLevel?: LogLevel;
+  /**
+   * Extra environment variables, added after the ones the construct sets (a name the
+   * construct sets is replaced). More can be added later with `addEnv`.
+   * @default {}
+   */
+  readonly env?: { readonly [name: string]: string };
 }

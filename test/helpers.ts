@@ -1,10 +1,12 @@
 import { Testing } from 'cdk8s';
-import { ENVIRONMENTS } from '../main';
+import { DEV } from '../charts/dev';
+import { prod } from '../charts/prod';
 import { StepFlowChart, StepFlowChartProps } from '../src';
+import { DEFAULT_GENERATION } from '../src/contract';
 
-/** The props main.ts gives each environment, so tests synthesize what dist/ holds. */
-export const DEV_PROPS: StepFlowChartProps = ENVIRONMENTS.dev;
-export const PROD_PROPS: StepFlowChartProps = ENVIRONMENTS.prod;
+/** The props of this repository's installations (charts/), so tests synthesize what dist/ holds. */
+export const DEV_PROPS: StepFlowChartProps = { ...DEV, generation: DEFAULT_GENERATION };
+export const PROD_PROPS: StepFlowChartProps = prod(DEFAULT_GENERATION);
 
 /** Synthesize one chart in a fresh app and return its objects. */
 export function synth(props: StepFlowChartProps, id = 'test'): any[] {

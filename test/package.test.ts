@@ -47,7 +47,9 @@ describe('the packed npm package, used by another team', () => {
   afterAll(() => fs.rmSync(project, { recursive: true, force: true }));
 
   test('ships compiled JS and declarations, no sources or tests', () => {
-    expect(files).toEqual(expect.arrayContaining(['lib/src/index.js', 'lib/src/index.d.ts', 'lib/src/contract.json', 'lib/charts/stepflow-chart.d.ts']));
+    expect(files).toEqual(expect.arrayContaining(['lib/src/index.js', 'lib/src/index.d.ts', 'lib/src/contract.json', 'lib/src/chart.d.ts', 'LICENSE']));
+    // The app's own installations (charts/, main.ts) are not part of the library.
+    expect(files.filter((f) => f.startsWith('lib/charts/') || f.startsWith('lib/main'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => f.startsWith('test/') || f.startsWith('dist/'))).toEqual([]);
   });
@@ -70,6 +72,6 @@ describe('the packed npm package, used by another team', () => {
     const api = Object.keys(require(path.join(project, 'node_modules', pkg.name)));
     expect(api).toEqual(expect.arrayContaining(['StepFlowChart', 'StepFlowEnvironment', 'StepFlowCore', 'StepFlowPythonSdk', 'StepFlowInference']));
     expect(api).not.toContain('PropValidator');
-    expect(api).not.toContain('ComponentObjects');
+    expect(api).not.toContain('ComponentWorkload');
   });
 });

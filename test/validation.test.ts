@@ -67,7 +67,7 @@ describe('bad input is rejected at synth time', () => {
   test('two component servers on one route are rejected', () => {
     const app = Testing.app();
     const chart = new (require('cdk8s').Chart)(app, 'c');
-    const server = { component: 'python-sdk' as const, selector: {}, generation: StepFlowGeneration.HTTP_PUSH, registration: { pluginName: 'python', routePrefix: 'python', plugin: { type: 'builtin' as const } } };
+    const server = { component: 'python-sdk' as const, name: 'stepflow-python-sdk', selector: {}, generation: StepFlowGeneration.HTTP_PUSH, registration: { pluginName: 'python', routePrefix: 'python', plugin: { type: 'builtin' as const } } };
     new StepFlowCore(chart, 'core', { componentServers: [server, { ...server, component: 'inference' }] });
     expect(() => app.synth()).toThrow(/\[c\/core\] prop 'componentServers' is "inference": route prefix '\/python' is already served by python-sdk/);
   });

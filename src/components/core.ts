@@ -1,20 +1,22 @@
-import { ApiObject, Yaml } from 'cdk8s';
+import { ApiObject, Lazy, Yaml } from 'cdk8s';
 import { Construct } from 'constructs';
 import { createHash } from 'crypto';
 import * as k8s from '../../imports/k8s';
 import { CONFIG_FILE_PATH, CONTRACT } from '../contract';
 import { StepFlowConfigDocument, renderConfig } from '../config/stepflow-config';
-import { installationLabels, resourceName } from '../internal/metadata';
+import { installationLabels, resourceName, serviceHost } from '../internal/metadata';
+import { PLACEMENT_DEFAULTS } from '../internal/resolve';
 import { restrictedContainerSecurityContext } from '../internal/security';
-import { PropValidator } from '../internal/validation';
-import { ComponentObjects, scratchVolume } from '../internal/workload';
-import { LogLevel, StepFlowGeneration } from '../types';
-import { ICoreEndpoint, IComponentServer, StepFlowComponentProps, resolveCommon, serviceHost } from './common';
+import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
+import { ImagePullPolicy, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
+import { ICoreEndpoint, IComponentServer } from './common';
+import { StepFlowComponent, envVars } from './component';
 
 /** Props of {@link StepFlowCore}. */
 export interface StepFlowCoreProps extends StepFlowComponentProps {
   /**
-   * The component servers the core server routes components to, in route order.
+   * The component servers the core server routes components to, in route order. More
+   * can be added later with `addComponentServer`.
    * @default [] - only the builtin components
    */
   readonly componentServers?: IComponentServer[];
@@ -41,123 +43,134 @@ const CORE = CONTRACT.components.core;
 
 /**
  * The StepFlow core server (`stepflow-server`): ServiceAccount, Deployment, Service on
- * 8080 and the ConfigMap with its StepFlow config, rendered from the component servers it
- * routes to. The config's checksum annotates the pod template, so a config change rolls
- * the pods. In the HTTP-push generation an init container waits for every component
- * server, because StepFlow 0.11 exits at start-up when a plugin URL does not answer.
+ * 8080 and the ConfigMap with its StepFlow config, rendered at synth time from the
+ * component servers it routes to. The config's checksum annotates the pod template, so a
+ * config change rolls the pods. In the HTTP-push generation an init container waits for
+ * every component server, because StepFlow 0.11 exits at start-up when a plugin URL does
+ * not answer.
  */
-export class StepFlowCore extends Construct implements ICoreEndpoint {
+export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
   /**
    * The address of the core server that a {@link StepFlowCore} with these props serves,
    * for workers that are built before it (gRPC-pull workers dial the core server).
    */
   public static endpoint(props: CoreEndpointProps = {}): ICoreEndpoint {
-    const host = serviceHost(`${props.namePrefix ?? ''}${CORE.name}`, props.namespace ?? 'stepflow');
+    const host = serviceHost(`${props.namePrefix ?? PLACEMENT_DEFAULTS.namePrefix}${CORE.name}`, props.namespace ?? PLACEMENT_DEFAULTS.namespace);
     const url = `http://${host}:${CORE.port}`;
     return { host, port: CORE.port, address: `${host}:${CORE.port}`, url, blobApiUrl: `${url}${CONTRACT.apiPaths.blobs}` };
   }
 
-  public readonly name: string;
-  public readonly namespace: string;
   public readonly host: string;
   public readonly port: number;
   public readonly url: string;
   public readonly address: string;
   public readonly blobApiUrl: string;
-  public readonly selector: Record<string, string>;
-  public readonly generation: StepFlowGeneration;
-  /** The StepFlow config document this core server loads. */
-  public readonly config: StepFlowConfigDocument;
-  /** The config as the YAML text in the ConfigMap. */
-  public readonly configText: string;
   public readonly configMap: k8s.KubeConfigMap;
+  /** The core's workload (a Deployment). */
   public readonly deployment: ApiObject;
   public readonly service: k8s.KubeService;
-  /** Every object this construct creates. */
-  public readonly objects: ApiObject[];
+
+  private readonly servers: IComponentServer[] = [];
 
   constructor(scope: Construct, id: string, props: StepFlowCoreProps = {}) {
-    super(scope, id);
-    const v = new PropValidator(this);
-    const c = resolveCommon(v, 'core', props, DEFAULT_RESOURCES);
+    super(scope, id, 'core', props, DEFAULT_RESOURCES);
+    const v = this.validator;
+    const common = this.common;
     const tmpSizeMiB = props.tmpSizeMiB ?? 64;
-    const servers = props.componentServers ?? [];
     v.integer('tmpSizeMiB', tmpSizeMiB, 1);
-    validateServers(v, servers, c.generation);
+    this.node.addValidation({ validate: () => this.validateServers() });
 
-    const endpoint = StepFlowCore.endpoint(c.placement);
-    this.generation = c.generation;
-    this.namespace = c.placement.namespace;
-    this.name = resourceName(c.placement, CORE.name);
+    const endpoint = StepFlowCore.endpoint(common.placement);
     this.host = endpoint.host;
     this.port = endpoint.port;
     this.url = endpoint.url;
     this.address = endpoint.address;
     this.blobApiUrl = endpoint.blobApiUrl;
-    this.config = renderConfig(c.generation, this.blobApiUrl, servers.map((s) => s.registration));
-    this.configText = Yaml.stringify(this.config);
+    for (const s of props.componentServers ?? []) this.addComponentServer(s);
 
     this.configMap = new k8s.KubeConfigMap(this, 'ConfigMap', {
       metadata: {
-        name: resourceName(c.placement, CONTRACT.configMap.name),
+        name: resourceName(common.placement, CONTRACT.configMap.name),
         namespace: this.namespace,
-        labels: { ...installationLabels(c.placement), [CONTRACT.labels.component]: 'core' },
+        labels: { ...installationLabels(common.placement), [CONTRACT.labels.component]: 'core' },
       },
-      data: { [CONTRACT.configMap.key]: this.configText },
+      data: Lazy.any({ produce: () => ({ [CONTRACT.configMap.key]: this.configText }) }),
     });
 
-    const env: Record<string, string> = {
-      [CONTRACT.env.logLevel]: c.logLevel,
-      [CONTRACT.env.rustLog]: c.logLevel,
-      ...(c.logLevel === LogLevel.DEBUG ? { [CONTRACT.env.rustBacktrace]: '1' } : {}),
-      ...(c.generation === StepFlowGeneration.GRPC_PULL ? { [CONTRACT.env.orchestratorUrl]: this.address } : {}),
-      ...c.env,
-    };
-    const tmp = scratchVolume('tmp', CONTRACT.paths.tmp, tmpSizeMiB);
-    const waitFor = servers.map((s) => s.healthUrl).filter((u): u is string => u !== undefined);
-    const objects = new ComponentObjects(this, {
+    const workload = this.build({
       component: 'core',
-      common: c,
-      version: CONTRACT.generations[c.generation].orchestrator,
+      common,
+      version: CONTRACT.generations[common.generation].orchestrator,
       kind: 'Deployment',
       command: [CORE.binary],
       args: ['--port', String(CORE.port), '--config', CONFIG_FILE_PATH],
-      env,
       listens: true,
       probes: {
-        startup: { httpPath: CORE.health.startup, periodSeconds: 2, failureThreshold: 30, timeoutSeconds: 2 },
-        liveness: { httpPath: CORE.health.liveness, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
-        readiness: { httpPath: CORE.health.readiness, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 2 },
+        startup: { httpPath: CORE.health.startup, ...DEFAULT_PROBE_TIMINGS.startup },
+        liveness: { httpPath: CORE.health.liveness, ...DEFAULT_PROBE_TIMINGS.liveness },
+        readiness: { httpPath: CORE.health.readiness, ...DEFAULT_PROBE_TIMINGS.readiness },
       },
-      volumes: [{ name: 'config', configMap: { name: this.configMap.name, defaultMode: 0o444 } }, tmp.volume],
-      volumeMounts: [{ name: 'config', mountPath: CONTRACT.configMap.mountPath, readOnly: true }, tmp.mount],
-      podAnnotations: { [CONFIG_CHECKSUM_ANNOTATION]: createHash('sha256').update(this.configText).digest('hex') },
-      initContainers: waitFor.length > 0 ? [waitForServersContainer(c.image, c.imagePullPolicy, waitFor)] : undefined,
+      podAnnotations: () => ({ [CONFIG_CHECKSUM_ANNOTATION]: createHash('sha256').update(this.configText).digest('hex') }),
+      initContainers: () => this.initContainers(),
       terminationGracePeriodSeconds: 30,
-    });
-    this.selector = objects.selector;
-    this.deployment = objects.workload;
-    this.service = objects.service!;
-    this.objects = [this.configMap, ...objects.objects];
+    }, envVars({
+      [CONTRACT.env.logLevel]: common.logLevel,
+      [CONTRACT.env.rustLog]: common.logLevel,
+      ...(common.logLevel === LogLevel.DEBUG ? { [CONTRACT.env.rustBacktrace]: '1' } : {}),
+      ...(common.generation === StepFlowGeneration.GRPC_PULL ? { [CONTRACT.env.orchestratorUrl]: this.address } : {}),
+    }), [
+      { volume: { name: 'config', configMap: { name: this.configMap.name, defaultMode: 0o444 } }, mountPath: CONTRACT.configMap.mountPath, readOnly: true },
+      { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
+    ]);
+    this.deployment = workload.workload;
+    this.service = workload.service!;
   }
-}
 
-function validateServers(v: PropValidator, servers: IComponentServer[], generation: StepFlowGeneration): void {
-  const seen = new Map<string, string>();
-  for (const s of servers) {
-    for (const key of [`route prefix '/${s.registration.routePrefix}'`, `plugin name '${s.registration.pluginName}'`]) {
-      const owner = seen.get(key);
-      if (owner) v.fail('componentServers', s.component, `${key} is already served by ${owner}`);
-      seen.set(key, s.component);
+  /** The component servers the core routes to, in route order. */
+  public get componentServers(): readonly IComponentServer[] {
+    return [...this.servers];
+  }
+
+  /** Route components to one more component server; its plugin and route join the config. */
+  public addComponentServer(server: IComponentServer): void {
+    this.servers.push(server);
+  }
+
+  /** The StepFlow config document this core server loads, from the servers added so far. */
+  public get config(): StepFlowConfigDocument {
+    return renderConfig(this.generation, this.blobApiUrl, this.servers.map((s) => s.registration));
+  }
+
+  /** The config as the YAML text in the ConfigMap. */
+  public get configText(): string {
+    return Yaml.stringify(this.config);
+  }
+
+  /** The init container that waits for the component servers that listen (HTTP push). */
+  private initContainers(): k8s.Container[] | undefined {
+    const urls = this.servers.map((s) => s.healthUrl).filter((u): u is string => u !== undefined);
+    return urls.length > 0 ? [waitForServersContainer(this.common.image, this.common.imagePullPolicy, urls)] : undefined;
+  }
+
+  private validateServers(): string[] {
+    const errors: string[] = [];
+    const seen = new Map<string, string>();
+    for (const s of this.servers) {
+      for (const key of [`route prefix '/${s.registration.routePrefix}'`, `plugin name '${s.registration.pluginName}'`]) {
+        const owner = seen.get(key);
+        if (owner) errors.push(`prop 'componentServers' is ${JSON.stringify(s.component)}: ${key} is already served by ${owner}`);
+        seen.set(key, s.component);
+      }
+      if (s.generation !== this.generation) {
+        errors.push(`prop 'componentServers' is ${JSON.stringify(s.component)}: speaks StepFlow ${s.generation} but the core server is configured for ${this.generation}`);
+      }
     }
-    if (s.generation !== generation) {
-      v.fail('componentServers', s.component, `speaks StepFlow ${s.generation} but the core server is configured for ${generation}`);
-    }
+    return errors;
   }
 }
 
 /** Busybox in the Alpine core image polls each component server until it answers. */
-function waitForServersContainer(image: string, imagePullPolicy: string, urls: string[]): k8s.Container {
+function waitForServersContainer(image: string, imagePullPolicy: ImagePullPolicy, urls: string[]): k8s.Container {
   return {
     name: 'wait-for-component-servers',
     image,
@@ -171,3 +184,4 @@ function waitForServersContainer(image: string, imagePullPolicy: string, urls: s
     securityContext: restrictedContainerSecurityContext(CORE.uid, CORE.gid),
   };
 }
+

@@ -3,10 +3,11 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { componentLabels } from '../internal/metadata';
-import { ComponentObjects, gibibytes, replicaRange, scratchVolume } from '../internal/workload';
+import { replicaRange } from '../internal/scaling';
+import { gibibytes, memoryVolume, scratchVolume } from '../internal/workload';
 import { GpuOptions, ModelCacheAccessMode, ModelCacheOptions, ModelCacheSharing } from '../types';
-import { ICoreEndpoint, StepFlowComponentProps } from './common';
-import { StepFlowComponentServer } from './component-server';
+import { StepFlowComponentServer, StepFlowComponentServerProps } from './component-server';
+import { envVars } from './component';
 
 /** Which device the inference server runs its models on. */
 export enum InferenceDevice {
@@ -17,12 +18,7 @@ export enum InferenceDevice {
 }
 
 /** Props of {@link StepFlowInference}. */
-export interface StepFlowInferenceProps extends StepFlowComponentProps {
-  /**
-   * The core server that gRPC-pull workers dial. Required for StepFlowGeneration.GRPC_PULL.
-   * @default - none (HTTP push: the core server calls this server)
-   */
-  readonly core?: ICoreEndpoint;
+export interface StepFlowInferenceProps extends StepFlowComponentServerProps {
   /**
    * GPU scheduling: RuntimeClass, `nvidia.com/gpu` requests = limits, toleration of the
    * `nvidia.com/gpu` taint and the GPU node selector.
@@ -72,6 +68,50 @@ const DEFAULT_RESOURCES = { cpuRequestMillis: 1000, cpuLimitMillis: 4000, memory
 /** Name of the model-cache volume and of its claim template. */
 export const MODEL_CACHE_VOLUME = 'model-cache';
 const PROBE_PERIOD_SECONDS = 10;
+const DEFAULTS = {
+  shmSizeMiB: 1024,
+  startupTimeoutSeconds: 600,
+  embedModel: 'all-MiniLM-L6-v2',
+  maxBatchSize: 32,
+  tmpSizeMiB: 1024,
+  cacheSizeMiB: 2048,
+  gpuCount: 1,
+  modelCache: { sizeGiB: 20, accessMode: ModelCacheAccessMode.READ_WRITE_ONCE, sharing: ModelCacheSharing.PER_REPLICA },
+};
+
+/** The inference props resolved against their defaults. */
+interface ResolvedInference {
+  readonly gpu?: GpuOptions & { readonly count: number };
+  readonly device: InferenceDevice;
+  readonly shmSizeMiB: number;
+  readonly modelCache: Required<Omit<ModelCacheOptions, 'storageClassName'>> & Pick<ModelCacheOptions, 'storageClassName'>;
+  readonly startupTimeoutSeconds: number;
+  readonly embedModel: string;
+  readonly allowModelDownload: boolean;
+  readonly maxBatchSize: number;
+  readonly tmpSizeMiB: number;
+  readonly cacheSizeMiB: number;
+}
+
+function resolveInference(props: StepFlowInferenceProps): ResolvedInference {
+  return {
+    gpu: props.gpu ? { ...props.gpu, count: props.gpu.count ?? DEFAULTS.gpuCount } : undefined,
+    device: props.device ?? (props.gpu ? InferenceDevice.CUDA : InferenceDevice.CPU),
+    shmSizeMiB: props.shmSizeMiB ?? DEFAULTS.shmSizeMiB,
+    modelCache: {
+      sizeGiB: props.modelCache?.sizeGiB ?? DEFAULTS.modelCache.sizeGiB,
+      storageClassName: props.modelCache?.storageClassName,
+      accessMode: props.modelCache?.accessMode ?? DEFAULTS.modelCache.accessMode,
+      sharing: props.modelCache?.sharing ?? DEFAULTS.modelCache.sharing,
+    },
+    startupTimeoutSeconds: props.startupTimeoutSeconds ?? DEFAULTS.startupTimeoutSeconds,
+    embedModel: props.embedModel ?? DEFAULTS.embedModel,
+    allowModelDownload: props.allowModelDownload ?? false,
+    maxBatchSize: props.maxBatchSize ?? DEFAULTS.maxBatchSize,
+    tmpSizeMiB: props.tmpSizeMiB ?? DEFAULTS.tmpSizeMiB,
+    cacheSizeMiB: props.cacheSizeMiB ?? DEFAULTS.cacheSizeMiB,
+  };
+}
 
 /**
  * The inference component server (`/inference/...` components): a StatefulSet, so that
@@ -79,107 +119,94 @@ const PROBE_PERIOD_SECONDS = 10;
  * ServiceAccount. With `gpu` it requests NVIDIA GPUs through the `nvidia` RuntimeClass.
  */
 export class StepFlowInference extends StepFlowComponentServer {
-  public readonly selector: Record<string, string>;
+  /** The inference workload (a StatefulSet). */
   public readonly statefulSet: ApiObject;
-  public readonly objects: ApiObject[];
+  /** The claim every replica shares, with ModelCacheSharing.SHARED. */
+  public readonly sharedModelCache?: k8s.KubePersistentVolumeClaim;
 
   constructor(scope: Construct, id: string, props: StepFlowInferenceProps = {}) {
-    const startupTimeoutSeconds = props.startupTimeoutSeconds ?? 600;
+    const startupTimeoutSeconds = props.startupTimeoutSeconds ?? DEFAULTS.startupTimeoutSeconds;
     super(scope, id, 'inference', props, DEFAULT_RESOURCES, {
       startup: { periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: Math.ceil(startupTimeoutSeconds / PROBE_PERIOD_SECONDS), timeoutSeconds: 3 },
       liveness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
       readiness: { periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
     });
-    const v = this.validator;
-    const c = this.common;
-    const gpu = props.gpu;
-    const gpuCount = gpu ? gpu.count ?? 1 : 0;
-    const device = props.device ?? (gpu ? InferenceDevice.CUDA : InferenceDevice.CPU);
-    const shmSizeMiB = props.shmSizeMiB ?? 1024;
-    const cache = {
-      sizeGiB: props.modelCache?.sizeGiB ?? 20,
-      storageClassName: props.modelCache?.storageClassName,
-      accessMode: props.modelCache?.accessMode ?? ModelCacheAccessMode.READ_WRITE_ONCE,
-      sharing: props.modelCache?.sharing ?? ModelCacheSharing.PER_REPLICA,
-    };
-    const maxBatchSize = props.maxBatchSize ?? 32;
-    const tmpSizeMiB = props.tmpSizeMiB ?? 1024;
-    const cacheSizeMiB = props.cacheSizeMiB ?? 2048;
-    const maxReplicas = replicaRange(c.replicas, c.autoscaling).max;
-
-    if (gpu) v.integer('gpu.count', gpuCount, 1, 16);
-    if (device === InferenceDevice.CUDA && !gpu) {
-      v.fail('device', device, 'CUDA needs a GPU: set gpu, or use InferenceDevice.CPU / AUTO');
-    }
-    if (v.integer('shmSizeMiB', shmSizeMiB, 1) && shmSizeMiB * 2 > c.resources.memoryLimitMiB) {
-      v.fail('shmSizeMiB', shmSizeMiB, `/dev/shm counts against the container's memory limit (resources.memoryLimitMiB = ${c.resources.memoryLimitMiB}); use at most ${Math.floor(c.resources.memoryLimitMiB / 2)}`);
-    }
-    v.integer('modelCache.sizeGiB', cache.sizeGiB, 1);
-    if (cache.sharing === ModelCacheSharing.SHARED && cache.accessMode === ModelCacheAccessMode.READ_WRITE_ONCE && maxReplicas > 1) {
-      v.fail('modelCache', props.modelCache, `${maxReplicas} replicas cannot share one ReadWriteOnce claim (pods on other nodes would never start); use ModelCacheSharing.PER_REPLICA or ModelCacheAccessMode.READ_WRITE_MANY`);
-    }
-    v.integer('startupTimeoutSeconds', startupTimeoutSeconds, PROBE_PERIOD_SECONDS, 3600);
-    v.integer('maxBatchSize', maxBatchSize, 1, 4096);
-    v.integer('tmpSizeMiB', tmpSizeMiB, 1);
-    v.integer('cacheSizeMiB', cacheSizeMiB, 1);
-    if (props.embedModel !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(props.embedModel)) {
-      v.fail('embedModel', props.embedModel, 'expected a directory name under the model cache (letters, digits, ".", "_", "-")');
-    }
+    const r = resolveInference(props);
+    this.validate(r, props);
 
     const claimSpec: k8s.PersistentVolumeClaimSpec = {
-      accessModes: [cache.accessMode],
-      storageClassName: cache.storageClassName,
-      resources: { requests: { storage: gibibytes(cache.sizeGiB) } },
+      accessModes: [r.modelCache.accessMode],
+      storageClassName: r.modelCache.storageClassName,
+      resources: { requests: { storage: gibibytes(r.modelCache.sizeGiB) } },
     };
-    const version = CONTRACT.generations[c.generation].sdk;
-    let sharedClaim: k8s.KubePersistentVolumeClaim | undefined;
-    if (cache.sharing === ModelCacheSharing.SHARED) {
-      sharedClaim = new k8s.KubePersistentVolumeClaim(this, 'ModelCache', {
-        metadata: { name: `${this.name}-${MODEL_CACHE_VOLUME}`, namespace: c.placement.namespace, labels: componentLabels(c.placement, 'inference', version) },
+    const version = CONTRACT.generations[this.generation].sdk;
+    if (r.modelCache.sharing === ModelCacheSharing.SHARED) {
+      this.sharedModelCache = new k8s.KubePersistentVolumeClaim(this, 'ModelCache', {
+        metadata: { name: `${this.name}-${MODEL_CACHE_VOLUME}`, namespace: this.namespace, labels: componentLabels(this.common.placement, 'inference', version) },
         spec: claimSpec,
       });
     }
 
-    const tmp = scratchVolume('tmp', CONTRACT.paths.tmp, tmpSizeMiB);
-    const xdg = scratchVolume('cache', CONTRACT.paths.cache, cacheSizeMiB);
-    const shm = scratchVolume('dshm', CONTRACT.paths.shm, shmSizeMiB, 'Memory');
     const gpuResource = CONTRACT.gpu.resource;
-    const objects = new ComponentObjects(this, {
+    const workload = this.build({
       component: 'inference',
-      common: c,
+      common: this.common,
       version,
       kind: 'StatefulSet',
-      extendedResources: gpu ? { [gpuResource]: gpuCount } : undefined,
-      command: this.runtime.command,
+      extendedResources: r.gpu ? { [gpuResource]: r.gpu.count } : undefined,
+      command: this.command,
       args: this.runtime.args,
-      env: {
-        ...this.runtime.env,
-        [CONTRACT.env.modelCacheDir]: CONTRACT.paths.models,
-        [CONTRACT.env.device]: device,
-        [CONTRACT.env.embedModel]: props.embedModel ?? 'all-MiniLM-L6-v2',
-        [CONTRACT.env.allowDownload]: String(props.allowModelDownload ?? false),
-        [CONTRACT.env.maxBatchSize]: String(maxBatchSize),
-        [CONTRACT.env.hfHome]: `${CONTRACT.paths.cache}/huggingface`,
-        // PyTorch would otherwise start one thread per node core, far beyond the CPU limit.
-        [CONTRACT.env.ompThreads]: String(Math.max(1, Math.floor(c.resources.cpuLimitMillis / 1000))),
-        ...c.env,
-      },
       listens: this.runtime.listens,
       sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
       probes: this.runtime.probes,
-      volumes: [
-        tmp.volume, xdg.volume, shm.volume,
-        ...(sharedClaim ? [{ name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: sharedClaim.name } }] : []),
-      ],
-      volumeMounts: [tmp.mount, xdg.mount, shm.mount, { name: MODEL_CACHE_VOLUME, mountPath: CONTRACT.paths.models }],
-      volumeClaimTemplates: sharedClaim ? undefined : [{ name: MODEL_CACHE_VOLUME, spec: claimSpec }],
-      runtimeClassName: gpu ? gpu.runtimeClassName ?? CONTRACT.gpu.runtimeClass : undefined,
-      nodeSelector: gpu ? { ...(gpu.nodeSelector ?? { [CONTRACT.gpu.nodeSelectorKey]: CONTRACT.gpu.nodeSelectorValue }) } : undefined,
-      tolerations: gpu ? [{ key: gpuResource, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
+      volumeClaimTemplates: this.sharedModelCache ? undefined : [{ name: MODEL_CACHE_VOLUME, spec: claimSpec }],
+      runtimeClassName: r.gpu ? r.gpu.runtimeClassName ?? CONTRACT.gpu.runtimeClass : undefined,
+      nodeSelector: r.gpu ? { ...(r.gpu.nodeSelector ?? { [CONTRACT.gpu.nodeSelectorKey]: CONTRACT.gpu.nodeSelectorValue }) } : undefined,
+      tolerations: r.gpu ? [{ key: gpuResource, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
       terminationGracePeriodSeconds: 60,
-    });
-    this.selector = objects.selector;
-    this.statefulSet = objects.workload;
-    this.objects = [...(sharedClaim ? [sharedClaim] : []), ...objects.objects];
+    }, [...this.runtimeEnv, ...envVars({
+      [CONTRACT.env.modelCacheDir]: CONTRACT.paths.models,
+      [CONTRACT.env.device]: r.device,
+      [CONTRACT.env.embedModel]: r.embedModel,
+      [CONTRACT.env.allowDownload]: String(r.allowModelDownload),
+      [CONTRACT.env.maxBatchSize]: String(r.maxBatchSize),
+      [CONTRACT.env.hfHome]: `${CONTRACT.paths.cache}/huggingface`,
+      // PyTorch would otherwise start one thread per node core, far beyond the CPU limit.
+      [CONTRACT.env.ompThreads]: String(Math.max(1, Math.floor(this.common.resources.cpuLimitMillis / 1000))),
+    })], [
+      { volume: scratchVolume('tmp', r.tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
+      { volume: scratchVolume('cache', r.cacheSizeMiB), mountPath: CONTRACT.paths.cache },
+      { volume: memoryVolume('dshm', r.shmSizeMiB), mountPath: CONTRACT.paths.shm },
+    ]);
+    if (this.sharedModelCache) {
+      workload.addVolume({ name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: this.sharedModelCache.name } }, { mountPath: CONTRACT.paths.models });
+    } else {
+      workload.addMount({ name: MODEL_CACHE_VOLUME, mountPath: CONTRACT.paths.models });
+    }
+    this.statefulSet = workload.workload;
+  }
+
+  private validate(r: ResolvedInference, props: StepFlowInferenceProps): void {
+    const v = this.validator;
+    const memoryLimitMiB = this.common.resources.memoryLimitMiB;
+    const maxReplicas = replicaRange(this.common.replicas, this.common.autoscaling).max;
+    if (r.gpu) v.integer('gpu.count', r.gpu.count, 1, 16);
+    if (r.device === InferenceDevice.CUDA && !r.gpu) {
+      v.fail('device', r.device, 'CUDA needs a GPU: set gpu, or use InferenceDevice.CPU / AUTO');
+    }
+    if (v.integer('shmSizeMiB', r.shmSizeMiB, 1) && r.shmSizeMiB * 2 > memoryLimitMiB) {
+      v.fail('shmSizeMiB', r.shmSizeMiB, `/dev/shm counts against the container's memory limit (resources.memoryLimitMiB = ${memoryLimitMiB}); use at most ${Math.floor(memoryLimitMiB / 2)}`);
+    }
+    v.integer('modelCache.sizeGiB', r.modelCache.sizeGiB, 1);
+    if (r.modelCache.sharing === ModelCacheSharing.SHARED && r.modelCache.accessMode === ModelCacheAccessMode.READ_WRITE_ONCE && maxReplicas > 1) {
+      v.fail('modelCache', props.modelCache, `${maxReplicas} replicas cannot share one ReadWriteOnce claim (pods on other nodes would never start); use ModelCacheSharing.PER_REPLICA or ModelCacheAccessMode.READ_WRITE_MANY`);
+    }
+    v.integer('startupTimeoutSeconds', r.startupTimeoutSeconds, PROBE_PERIOD_SECONDS, 3600);
+    v.integer('maxBatchSize', r.maxBatchSize, 1, 4096);
+    v.integer('tmpSizeMiB', r.tmpSizeMiB, 1);
+    v.integer('cacheSizeMiB', r.cacheSizeMiB, 1);
+    if (props.embedModel !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(props.embedModel)) {
+      v.fail('embedModel', props.embedModel, 'expected a directory name under the model cache (letters, digits, ".", "_", "-")');
+    }
   }
 }

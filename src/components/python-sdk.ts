@@ -1,18 +1,12 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { CONTRACT } from '../contract';
-import { ComponentObjects, scratchVolume } from '../internal/workload';
+import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
 import { StepFlowGeneration } from '../types';
-import { ICoreEndpoint, StepFlowComponentProps } from './common';
-import { StepFlowComponentServer } from './component-server';
+import { StepFlowComponentServer, StepFlowComponentServerProps } from './component-server';
 
 /** Props of {@link StepFlowPythonSdk}. */
-export interface StepFlowPythonSdkProps extends StepFlowComponentProps {
-  /**
-   * The core server that gRPC-pull workers dial. Required for StepFlowGeneration.GRPC_PULL.
-   * @default - none (HTTP push: the core server calls this server)
-   */
-  readonly core?: ICoreEndpoint;
+export interface StepFlowPythonSdkProps extends StepFlowComponentServerProps {
   /**
    * Size limit of the writable `/tmp` emptyDir.
    * @default 256
@@ -32,43 +26,32 @@ const DEFAULT_RESOURCES = { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryR
  * and, in the HTTP-push generation, a Service on 8081 that the core server calls.
  */
 export class StepFlowPythonSdk extends StepFlowComponentServer {
-  public readonly selector: Record<string, string>;
+  /** The python-sdk workload (a Deployment). */
   public readonly deployment: ApiObject;
-  public readonly objects: ApiObject[];
 
   constructor(scope: Construct, id: string, props: StepFlowPythonSdkProps = {}) {
-    super(scope, id, 'python-sdk', props, DEFAULT_RESOURCES, {
-      startup: { periodSeconds: 2, failureThreshold: 30, timeoutSeconds: 2 },
-      liveness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
-      readiness: { periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 2 },
-    });
-    const v = this.validator;
+    super(scope, id, 'python-sdk', props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS);
     const tmpSizeMiB = props.tmpSizeMiB ?? 256;
     const cacheSizeMiB = props.cacheSizeMiB ?? 512;
-    v.integer('tmpSizeMiB', tmpSizeMiB, 1);
-    v.integer('cacheSizeMiB', cacheSizeMiB, 1);
+    this.validator.integer('tmpSizeMiB', tmpSizeMiB, 1);
+    this.validator.integer('cacheSizeMiB', cacheSizeMiB, 1);
 
-    const tmp = scratchVolume('tmp', CONTRACT.paths.tmp, tmpSizeMiB);
-    const cache = scratchVolume('cache', CONTRACT.paths.cache, cacheSizeMiB);
-    const objects = new ComponentObjects(this, {
+    this.deployment = this.build({
       component: 'python-sdk',
       common: this.common,
       version: CONTRACT.generations[this.generation].sdk,
       kind: 'Deployment',
-      command: this.runtime.command,
+      command: this.command,
       args: this.runtime.args,
-      env: { ...this.runtime.env, ...this.common.env },
       listens: this.runtime.listens,
       sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
       probes: this.runtime.probes,
-      volumes: [tmp.volume, cache.volume],
-      volumeMounts: [tmp.mount, cache.mount],
       // stepflow-py 0.13's stock worker ignores SIGTERM while idle (it acts on it only when
       // the next task arrives), so every stop runs into SIGKILL: keep that wait short.
       terminationGracePeriodSeconds: this.generation === StepFlowGeneration.GRPC_PULL ? 15 : 30,
-    });
-    this.selector = objects.selector;
-    this.deployment = objects.workload;
-    this.objects = objects.objects;
+    }, this.runtimeEnv, [
+      { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
+      { volume: scratchVolume('cache', cacheSizeMiB), mountPath: CONTRACT.paths.cache },
+    ]).workload;
   }
 }

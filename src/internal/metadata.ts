@@ -43,3 +43,8 @@ export function componentLabels(placement: Placement, component: ComponentId, ve
     'app.kubernetes.io/version': version,
   };
 }
+
+/** `name.namespace.svc`: resolvable in any cluster, whatever its cluster domain. */
+export function serviceHost(name: string, namespace: string): string {
+  return `${name}.${namespace}.svc`;
+}

@@ -1,18 +1,31 @@
-import { Construct } from 'constructs';
+import { Chart } from 'cdk8s';
+import { Construct, IConstruct } from 'constructs';
 
 /** RFC 1123 label: namespaces, label values of names. */
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** RFC 1035 label: Service names must start with a letter. */
-export const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 /** RFC 1123 subdomain: host names. */
 export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** What the API server accepts as an environment variable name (`IsEnvVarName`). */
+export const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 export const MAX_LABEL_LENGTH = 63;
-export const MAX_PORT = 65535;
+export const MAX_SUBDOMAIN_LENGTH = 253;
 /** Length of the longest name the kit appends to a prefix (`stepflow-inference-headless`). */
 export const LONGEST_BASE_NAME = 'stepflow-inference-headless'.length;
 
-/** Messages already reported in each app (keyed by the construct tree's root). */
-const REPORTED = new WeakMap<object, Set<string>>();
+/** Where a chart keeps the messages of values its constructs share (namespace, name prefix). */
+const SHARED_MESSAGES = Symbol.for('stepflow-kit.shared-messages');
+
+/** The set of shared-value messages already reported in the chart that holds `scope`. */
+function sharedMessages(scope: IConstruct): Set<string> {
+  let owner: IConstruct;
+  try {
+    owner = Chart.of(scope);
+  } catch {
+    owner = scope.node.root;
+  }
+  const holder = owner as unknown as Record<symbol, Set<string> | undefined>;
+  return holder[SHARED_MESSAGES] ??= new Set<string>();
+}
 
 /**
  * Collects every invalid prop of one construct and reports them through the construct's
@@ -21,33 +34,26 @@ const REPORTED = new WeakMap<object, Set<string>>();
  */
 export class PropValidator {
   private readonly errors: string[] = [];
-  private readonly reported: Set<string>;
 
-  constructor(scope: Construct) {
+  constructor(private readonly scope: Construct) {
     scope.node.addValidation({ validate: () => [...this.errors] });
-    const root = scope.node.root;
-    this.reported = REPORTED.get(root) ?? new Set();
-    REPORTED.set(root, this.reported);
   }
 
   /** Record one failure: which prop, the value received, what would be accepted. */
   public fail(prop: string, value: unknown, expected: string): void {
-    this.errors.push(`prop '${prop}' is ${JSON.stringify(value)}: ${expected}`);
+    this.errors.push(message(prop, value, expected));
   }
 
   /**
-   * The same, for a value that every construct of one installation takes from one place
-   * (its namespace, its name prefix): reported once, by the first construct that takes it.
+   * The same, for a value that every construct of one chart takes from one place (its
+   * namespace, its name prefix): reported once per chart, by the first construct that takes it.
    */
   public failShared(prop: string, value: unknown, expected: string): void {
-    const message = `prop '${prop}' is ${JSON.stringify(value)}: ${expected}`;
-    if (this.reported.has(message)) return;
-    this.reported.add(message);
-    this.errors.push(message);
-  }
-
-  public get count(): number {
-    return this.errors.length;
+    const text = message(prop, value, expected);
+    const seen = sharedMessages(this.scope);
+    if (seen.has(text)) return;
+    seen.add(text);
+    this.errors.push(text);
   }
 
   /** An integer within [min, max]. Returns whether it passed. */
@@ -56,19 +62,6 @@ export class PropValidator {
     if (!Number.isInteger(value) || value < min || value > max) {
       const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
       this.fail(prop, value, `expected ${range}`);
-      return false;
-    }
-    return true;
-  }
-
-  public port(prop: string, value: number | undefined): boolean {
-    return this.integer(prop, value, 1, MAX_PORT);
-  }
-
-  /** A name that Kubernetes accepts as an object name of the strictest kind we create (a Service). */
-  public resourceName(prop: string, value: string): boolean {
-    if (value.length > MAX_LABEL_LENGTH || !DNS1035_LABEL.test(value)) {
-      this.fail(prop, value, `expected a DNS-1035 label (lower-case letters, digits and '-', starting with a letter, at most ${MAX_LABEL_LENGTH} characters)`);
       return false;
     }
     return true;
@@ -95,10 +88,23 @@ export class PropValidator {
   }
 
   public hostName(prop: string, value: string): boolean {
-    if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+    if (value.length > MAX_SUBDOMAIN_LENGTH || !DNS1123_SUBDOMAIN.test(value)) {
       this.fail(prop, value, 'expected a DNS-1123 host name such as stepflow.example.com');
       return false;
     }
     return true;
   }
+
+  /** An environment variable name the API server accepts. */
+  public envName(prop: string, value: string): boolean {
+    if (!ENV_VAR_NAME.test(value)) {
+      this.fail(prop, value, "expected an environment variable name: letters, digits, '_', '-' and '.', not starting with a digit");
+      return false;
+    }
+    return true;
+  }
+}
+
+function message(prop: string, value: unknown, expected: string): string {
+  return `prop '${prop}' is ${JSON.stringify(value)}: ${expected}`;
 }

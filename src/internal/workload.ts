@@ -1,15 +1,11 @@
-import { ApiObject } from 'cdk8s';
+import { ApiObject, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT, ComponentId } from '../contract';
-import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions } from '../types';
-import type { ResolvedCommon } from '../components/common';
 import { componentLabels, resourceName, selectorLabels } from './metadata';
+import { ResolvedCommon } from './resolve';
+import { HPA_DEFAULTS, replicaRange } from './scaling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
-import { PropValidator } from './validation';
-
-/** Defaults of the autoscaler, used when the caller leaves a target out. */
-export const HPA_DEFAULTS = { cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 };
 
 /** Name of the container port every component exposes. */
 export const HTTP_PORT_NAME = 'http';
@@ -21,12 +17,25 @@ export interface ProbeTiming {
   readonly timeoutSeconds: number;
 }
 
+/** Probe timing of one container, per probe. */
+export interface ProbeTimings {
+  readonly startup: ProbeTiming;
+  readonly liveness: ProbeTiming;
+  readonly readiness: ProbeTiming;
+}
+
+/** The probe timing the core and python-sdk share: a minute to start, a restart after 30 s of silence. */
+export const DEFAULT_PROBE_TIMINGS: ProbeTimings = {
+  startup: { periodSeconds: 2, failureThreshold: 30, timeoutSeconds: 2 },
+  liveness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
+  readiness: { periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 2 },
+};
+
 /** One probe: an HTTP GET on the container's port, or a command (for workers with no port). */
 export type ProbeAction = { readonly httpPath: string } | { readonly command: string[] };
 
 export interface ProbeSet {
   readonly startup: ProbeAction & ProbeTiming;
-  /** Left out for workers that exit by themselves when they lose the core server. */
   readonly liveness?: ProbeAction & ProbeTiming;
   readonly readiness: ProbeAction & ProbeTiming;
 }
@@ -42,7 +51,6 @@ export interface WorkloadSpec {
   readonly extendedResources?: Record<string, number>;
   readonly command: string[];
   readonly args: string[];
-  readonly env: Record<string, string>;
   /** Whether the process listens on the contract port (false for gRPC-pull workers). */
   readonly listens: boolean;
   /**
@@ -51,11 +59,11 @@ export interface WorkloadSpec {
    */
   readonly sessionAffinitySeconds?: number;
   readonly probes: ProbeSet;
-  readonly volumes: k8s.Volume[];
-  readonly volumeMounts: k8s.VolumeMount[];
   readonly volumeClaimTemplates?: { readonly name: string; readonly spec: k8s.PersistentVolumeClaimSpec }[];
-  readonly podAnnotations?: Record<string, string>;
-  readonly initContainers?: k8s.Container[];
+  /** Pod annotations, read when the manifest is rendered. */
+  readonly podAnnotations?: () => Record<string, string> | undefined;
+  /** Init containers, read when the manifest is rendered. */
+  readonly initContainers?: () => k8s.Container[] | undefined;
   readonly runtimeClassName?: string;
   readonly nodeSelector?: Record<string, string>;
   readonly tolerations?: k8s.Toleration[];
@@ -67,50 +75,14 @@ export const cpu = (millis: number) => k8s.Quantity.fromString(`${millis}m`);
 export const mebibytes = (mib: number) => k8s.Quantity.fromString(`${mib}Mi`);
 export const gibibytes = (gib: number) => k8s.Quantity.fromString(`${gib}Gi`);
 
-/** The fewest and the most replicas a workload runs: the autoscaler's range, or its fixed count. */
-export function replicaRange(replicas: number, autoscaling?: AutoscalingOptions): { min: number; max: number } {
-  return autoscaling ? { min: autoscaling.minReplicas, max: autoscaling.maxReplicas } : { min: replicas, max: replicas };
+/** A disk-backed emptyDir with a size limit. */
+export function scratchVolume(name: string, sizeMiB: number): k8s.Volume {
+  return { name, emptyDir: { sizeLimit: mebibytes(sizeMiB) } };
 }
 
-/** Check the options that every component shares; returns nothing, records failures. */
-export function validateScaling(v: PropValidator, replicas: number, autoscaling?: AutoscalingOptions, pdb?: DisruptionBudgetOptions): void {
-  v.integer('replicas', replicas, 1);
-  if (autoscaling) {
-    const okMin = v.integer('autoscaling.minReplicas', autoscaling.minReplicas, 1);
-    const okMax = v.integer('autoscaling.maxReplicas', autoscaling.maxReplicas, 1);
-    if (okMin && okMax && autoscaling.minReplicas > autoscaling.maxReplicas) {
-      v.fail('autoscaling.minReplicas', autoscaling.minReplicas, `must not exceed autoscaling.maxReplicas (${autoscaling.maxReplicas})`);
-    }
-    v.integer('autoscaling.cpuUtilizationPercent', autoscaling.cpuUtilizationPercent, 1, 100);
-    v.integer('autoscaling.memoryUtilizationPercent', autoscaling.memoryUtilizationPercent, 1, 100);
-    v.integer('autoscaling.scaleDownStabilizationSeconds', autoscaling.scaleDownStabilizationSeconds, 0, 3600);
-  }
-  if (pdb) {
-    const floor = replicaRange(replicas, autoscaling).min;
-    const given = [pdb.maxUnavailable, pdb.minAvailable].filter((x) => x !== undefined).length;
-    if (given !== 1) {
-      v.fail('disruptionBudget', pdb, 'give exactly one of maxUnavailable or minAvailable');
-    } else if (pdb.maxUnavailable !== undefined) {
-      if (v.integer('disruptionBudget.maxUnavailable', pdb.maxUnavailable, 0) && pdb.maxUnavailable === 0) {
-        v.fail('disruptionBudget.maxUnavailable', 0, 'a budget of 0 blocks every voluntary eviction (node drains hang); use 1 or more');
-      }
-    } else if (pdb.minAvailable !== undefined && v.integer('disruptionBudget.minAvailable', pdb.minAvailable, 0) && pdb.minAvailable >= floor) {
-      v.fail('disruptionBudget.minAvailable', pdb.minAvailable, `must be below the replica floor (${floor}), otherwise no pod can ever be evicted`);
-    }
-  }
-}
-
-export function validateResources(v: PropValidator, r: ComputeResources): void {
-  const ok = [
-    v.integer('resources.cpuRequestMillis', r.cpuRequestMillis, 1),
-    v.integer('resources.cpuLimitMillis', r.cpuLimitMillis, 1),
-    v.integer('resources.memoryRequestMiB', r.memoryRequestMiB, 1),
-    v.integer('resources.memoryLimitMiB', r.memoryLimitMiB, 1),
-  ];
-  if (ok.every(Boolean)) {
-    if (r.cpuRequestMillis > r.cpuLimitMillis) v.fail('resources.cpuRequestMillis', r.cpuRequestMillis, `must not exceed resources.cpuLimitMillis (${r.cpuLimitMillis})`);
-    if (r.memoryRequestMiB > r.memoryLimitMiB) v.fail('resources.memoryRequestMiB', r.memoryRequestMiB, `must not exceed resources.memoryLimitMiB (${r.memoryLimitMiB})`);
-  }
+/** A memory-backed emptyDir (its pages count against the container's memory limit). */
+export function memoryVolume(name: string, sizeMiB: number): k8s.Volume {
+  return { name, emptyDir: { medium: 'Memory', sizeLimit: mebibytes(sizeMiB) } };
 }
 
 function probe(action: ProbeAction & ProbeTiming): k8s.Probe {
@@ -126,20 +98,14 @@ function probe(action: ProbeAction & ProbeTiming): k8s.Probe {
   };
 }
 
-/** An emptyDir volume with a size limit and its mount. */
-export function scratchVolume(name: string, mountPath: string, sizeMiB: number, medium?: 'Memory'): { volume: k8s.Volume; mount: k8s.VolumeMount } {
-  return {
-    volume: { name, emptyDir: { sizeLimit: mebibytes(sizeMiB), ...(medium ? { medium } : {}) } },
-    mount: { name, mountPath },
-  };
-}
-
 /**
  * The Kubernetes objects of one component: ServiceAccount, workload, Service and, when
- * asked for, HorizontalPodAutoscaler and PodDisruptionBudget. Built in one place so that
- * the three components cannot drift apart in their security settings or labels.
+ * asked for, HorizontalPodAutoscaler and PodDisruptionBudget. One construct builds them
+ * for every component, so the components cannot drift apart in security settings or
+ * labels. The pod template is rendered at synth time, so environment variables and
+ * volumes added after construction are part of it.
  */
-export class ComponentObjects {
+export class ComponentWorkload extends Construct {
   public readonly name: string;
   public readonly selector: Record<string, string>;
   public readonly labels: Record<string, string>;
@@ -150,22 +116,27 @@ export class ComponentObjects {
   public readonly autoscaler?: k8s.KubeHorizontalPodAutoscalerV2;
   public readonly disruptionBudget?: k8s.KubePodDisruptionBudget;
 
-  constructor(scope: Construct, spec: WorkloadSpec) {
-    const c = CONTRACT.components[spec.component];
+  private readonly env = new Map<string, k8s.EnvVar>();
+  private readonly volumes: k8s.Volume[] = [];
+  private readonly volumeMounts: k8s.VolumeMount[] = [];
+
+  constructor(scope: Construct, id: string, private readonly spec: WorkloadSpec) {
+    super(scope, id);
+    const port = CONTRACT.components[spec.component].port;
     const { placement, autoscaling, disruptionBudget } = spec.common;
-    const ns = placement.namespace;
-    this.name = resourceName(placement, c.name);
+    this.name = resourceName(placement, CONTRACT.components[spec.component].name);
     this.selector = selectorLabels(placement, spec.component);
     this.labels = componentLabels(placement, spec.component, spec.version);
-    const metadata = { name: this.name, namespace: ns, labels: this.labels };
+    const metadata = { name: this.name, namespace: placement.namespace, labels: this.labels };
+    const httpPort = (): k8s.ServicePort => ({ name: HTTP_PORT_NAME, port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' });
 
-    this.serviceAccount = new k8s.KubeServiceAccount(scope, 'ServiceAccount', {
+    this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', {
       metadata,
       automountServiceAccountToken: false,
     });
 
     if (spec.listens) {
-      this.service = new k8s.KubeService(scope, 'Service', {
+      this.service = new k8s.KubeService(this, 'Service', {
         metadata,
         spec: {
           type: 'ClusterIP',
@@ -173,15 +144,15 @@ export class ComponentObjects {
           ...(spec.sessionAffinitySeconds !== undefined
             ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIp: { timeoutSeconds: spec.sessionAffinitySeconds } } }
             : {}),
-          ports: [{ name: HTTP_PORT_NAME, port: c.port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' }],
+          ports: [httpPort()],
         },
       });
     }
 
-    const template = this.podTemplate(spec);
+    const template = Lazy.any({ produce: () => this.podTemplate() });
     const replicas = autoscaling ? undefined : spec.common.replicas;
     if (spec.kind === 'Deployment') {
-      this.workload = new k8s.KubeDeployment(scope, 'Deployment', {
+      this.workload = new k8s.KubeDeployment(this, 'Deployment', {
         metadata,
         spec: {
           replicas,
@@ -192,17 +163,17 @@ export class ComponentObjects {
         },
       });
     } else {
-      const headless = this.headlessService = new k8s.KubeService(scope, 'HeadlessService', {
+      const headless = this.headlessService = new k8s.KubeService(this, 'HeadlessService', {
         metadata: { ...metadata, name: `${this.name}-headless` },
         spec: {
           clusterIp: 'None',
           publishNotReadyAddresses: true,
           selector: this.selector,
           // Pull workers listen on nothing: their pods get DNS names but no port.
-          ports: spec.listens ? [{ name: HTTP_PORT_NAME, port: c.port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' }] : undefined,
+          ports: spec.listens ? [httpPort()] : undefined,
         },
       });
-      this.workload = new k8s.KubeStatefulSet(scope, 'StatefulSet', {
+      this.workload = new k8s.KubeStatefulSet(this, 'StatefulSet', {
         metadata,
         spec: {
           replicas,
@@ -219,20 +190,19 @@ export class ComponentObjects {
     }
 
     if (autoscaling) {
-      const a = autoscaling;
-      this.autoscaler = new k8s.KubeHorizontalPodAutoscalerV2(scope, 'Autoscaler', {
+      this.autoscaler = new k8s.KubeHorizontalPodAutoscalerV2(this, 'Autoscaler', {
         metadata,
         spec: {
           scaleTargetRef: { apiVersion: this.workload.apiVersion, kind: this.workload.kind, name: this.name },
-          minReplicas: a.minReplicas,
-          maxReplicas: a.maxReplicas,
+          minReplicas: autoscaling.minReplicas,
+          maxReplicas: autoscaling.maxReplicas,
           metrics: [
-            { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.cpuUtilizationPercent ?? HPA_DEFAULTS.cpuUtilizationPercent } } },
-            { type: 'Resource', resource: { name: 'memory', target: { type: 'Utilization', averageUtilization: a.memoryUtilizationPercent ?? HPA_DEFAULTS.memoryUtilizationPercent } } },
+            { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: autoscaling.cpuUtilizationPercent ?? HPA_DEFAULTS.cpuUtilizationPercent } } },
+            { type: 'Resource', resource: { name: 'memory', target: { type: 'Utilization', averageUtilization: autoscaling.memoryUtilizationPercent ?? HPA_DEFAULTS.memoryUtilizationPercent } } },
           ],
           behavior: {
             scaleDown: {
-              stabilizationWindowSeconds: a.scaleDownStabilizationSeconds ?? HPA_DEFAULTS.scaleDownStabilizationSeconds,
+              stabilizationWindowSeconds: autoscaling.scaleDownStabilizationSeconds ?? HPA_DEFAULTS.scaleDownStabilizationSeconds,
               selectPolicy: 'Max',
               policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }],
             },
@@ -242,28 +212,43 @@ export class ComponentObjects {
     }
 
     if (disruptionBudget) {
-      const b = disruptionBudget;
-      this.disruptionBudget = new k8s.KubePodDisruptionBudget(scope, 'DisruptionBudget', {
+      this.disruptionBudget = new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
         metadata,
         spec: {
           selector: { matchLabels: this.selector },
-          ...(b.maxUnavailable !== undefined ? { maxUnavailable: k8s.IntOrString.fromNumber(b.maxUnavailable) } : {}),
-          ...(b.minAvailable !== undefined ? { minAvailable: k8s.IntOrString.fromNumber(b.minAvailable) } : {}),
+          ...(disruptionBudget.maxUnavailable !== undefined ? { maxUnavailable: k8s.IntOrString.fromNumber(disruptionBudget.maxUnavailable) } : {}),
+          ...(disruptionBudget.minAvailable !== undefined ? { minAvailable: k8s.IntOrString.fromNumber(disruptionBudget.minAvailable) } : {}),
           unhealthyPodEvictionPolicy: 'AlwaysAllow',
         },
       });
     }
   }
 
-  /** Every object of this component, for dependency wiring. */
+  /** Every object of this component. */
   public get objects(): ApiObject[] {
     return [this.serviceAccount, this.service, this.headlessService, this.workload, this.autoscaler, this.disruptionBudget]
       .filter((o): o is ApiObject => o !== undefined);
   }
 
+  /** Set an environment variable of the main container; a name set before keeps its place and takes the new value. */
+  public setEnv(variable: k8s.EnvVar): void {
+    this.env.set(variable.name, variable);
+  }
+
+  /** Add a volume to the pod and mount it into the main container. */
+  public addVolume(volume: k8s.Volume, mount: Omit<k8s.VolumeMount, 'name'>): void {
+    this.volumes.push(volume);
+    this.volumeMounts.push({ name: volume.name, ...mount });
+  }
+
+  /** Mount a volume that the pod gets elsewhere (a StatefulSet's claim template) into the main container. */
+  public addMount(mount: k8s.VolumeMount): void {
+    this.volumeMounts.push(mount);
+  }
+
   /** Several replicas: prefer different nodes, so one node's loss leaves the others serving. */
-  private spread(spec: WorkloadSpec): k8s.TopologySpreadConstraint[] | undefined {
-    if (replicaRange(spec.common.replicas, spec.common.autoscaling).min < 2) return undefined;
+  private spread(): k8s.TopologySpreadConstraint[] | undefined {
+    if (replicaRange(this.spec.common.replicas, this.spec.common.autoscaling).min < 2) return undefined;
     return [{
       maxSkew: 1,
       topologyKey: 'kubernetes.io/hostname',
@@ -272,47 +257,47 @@ export class ComponentObjects {
     }];
   }
 
-  private podTemplate(spec: WorkloadSpec): k8s.PodTemplateSpec {
-    const c = CONTRACT.components[spec.component];
+  private podTemplate(): k8s.PodTemplateSpec {
+    const spec = this.spec;
+    const contract = CONTRACT.components[spec.component];
     const r = spec.common.resources;
     const extended = Object.fromEntries(Object.entries(spec.extendedResources ?? {}).map(([k, n]) => [k, k8s.Quantity.fromNumber(n)]));
     const container: k8s.Container = {
-      name: c.container,
+      name: contract.container,
       image: spec.common.image,
       imagePullPolicy: spec.common.imagePullPolicy,
       command: spec.command,
       // Left out when empty: with `command` set, Kubernetes then ignores the image's CMD too.
       args: spec.args.length > 0 ? spec.args : undefined,
-      env: Object.entries(spec.env).map(([name, value]) => ({ name, value })),
-      ports: spec.listens ? [{ name: HTTP_PORT_NAME, containerPort: c.port, protocol: 'TCP' }] : undefined,
+      env: [...this.env.values()],
+      ports: spec.listens ? [{ name: HTTP_PORT_NAME, containerPort: contract.port, protocol: 'TCP' }] : undefined,
       resources: {
         requests: { cpu: cpu(r.cpuRequestMillis), memory: mebibytes(r.memoryRequestMiB), ...extended },
         limits: { cpu: cpu(r.cpuLimitMillis), memory: mebibytes(r.memoryLimitMiB), ...extended },
       },
-      securityContext: restrictedContainerSecurityContext(c.uid, c.gid),
+      securityContext: restrictedContainerSecurityContext(contract.uid, contract.gid),
       startupProbe: probe(spec.probes.startup),
       livenessProbe: spec.probes.liveness ? probe(spec.probes.liveness) : undefined,
       readinessProbe: probe(spec.probes.readiness),
-      volumeMounts: spec.volumeMounts,
+      volumeMounts: [...this.volumeMounts],
       terminationMessagePolicy: 'FallbackToLogsOnError',
     };
     return {
-      metadata: { labels: this.labels, annotations: spec.podAnnotations },
+      metadata: { labels: this.labels, annotations: spec.podAnnotations?.() },
       spec: {
         serviceAccountName: this.name,
         automountServiceAccountToken: false,
         enableServiceLinks: false,
-        securityContext: restrictedPodSecurityContext(c.uid, c.gid),
+        securityContext: restrictedPodSecurityContext(contract.uid, contract.gid),
         terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
         runtimeClassName: spec.runtimeClassName,
-        topologySpreadConstraints: this.spread(spec),
+        topologySpreadConstraints: this.spread(),
         nodeSelector: spec.nodeSelector,
         tolerations: spec.tolerations,
-        initContainers: spec.initContainers,
+        initContainers: spec.initContainers?.(),
         containers: [container],
-        volumes: spec.volumes,
+        volumes: [...this.volumes],
       },
     };
   }
 }
-

@@ -1,3 +1,4 @@
+import { Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
@@ -14,8 +15,12 @@ export interface StepFlowNetworkPoliciesProps {
   readonly generation: StepFlowGeneration;
   /** The core server's pod labels and port. */
   readonly core: { readonly selector: Record<string, string>; readonly port: number };
-  /** The component servers the core server routes to. */
-  readonly componentServers: IComponentServer[];
+  /**
+   * The component servers the core server routes to. More can be added later with
+   * `addComponentServer`.
+   * @default []
+   */
+  readonly componentServers?: IComponentServer[];
   /**
    * Namespace of the ingress controller allowed to reach the core server.
    * @default - no ingress traffic is allowed (reach core with `kubectl port-forward`)
@@ -51,6 +56,9 @@ const inNamespace = (ns: string): k8s.LabelSelector => ({ matchLabels: { [NAMESP
 export class StepFlowNetworkPolicies extends Construct {
   public readonly policies: k8s.KubeNetworkPolicy[] = [];
   private readonly placement: Placement;
+  private readonly push: boolean;
+  private readonly core: StepFlowNetworkPoliciesProps['core'];
+  private readonly servers: IComponentServer[] = [];
 
   constructor(scope: Construct, id: string, props: StepFlowNetworkPoliciesProps) {
     super(scope, id);
@@ -59,61 +67,69 @@ export class StepFlowNetworkPolicies extends Construct {
     const dnsNamespace = props.dnsNamespace ?? 'kube-system';
     v.dnsLabel('dnsNamespace', dnsNamespace);
     this.placement = props;
-    const push = props.generation === StepFlowGeneration.HTTP_PUSH;
-    const servers = props.componentServers;
+    this.push = props.generation === StepFlowGeneration.HTTP_PUSH;
+    this.core = props.core;
     const core = props.core;
 
-    this.policy('DefaultDeny', 'stepflow-default-deny', {}, ['Ingress', 'Egress'], {});
-    this.policy('AllowDns', 'stepflow-allow-dns', { [CONTRACT.labels.app]: CONTRACT.app }, ['Egress'], {
-      egress: [{
+    this.policy('DefaultDeny', resourceName(this.placement, 'stepflow-default-deny'), {}, ['Ingress', 'Egress'], {});
+    this.policy('AllowDns', resourceName(this.placement, 'stepflow-allow-dns'), { [CONTRACT.labels.app]: CONTRACT.app }, ['Egress'], {
+      egress: () => [{
         to: [{ namespaceSelector: inNamespace(dnsNamespace), podSelector: { matchLabels: props.dnsPodLabels ?? { 'k8s-app': 'kube-dns' } } }],
         ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)],
       }],
     });
 
-    const coreIngress: k8s.NetworkPolicyIngressRule[] = [];
-    if (props.ingressControllerNamespace !== undefined) {
-      coreIngress.push({ from: [{ namespaceSelector: inNamespace(props.ingressControllerNamespace) }], ports: [tcp(core.port)] });
-    }
-    if (servers.length > 0) {
-      coreIngress.push({ from: servers.map((s) => ({ podSelector: { matchLabels: s.selector } })), ports: [tcp(core.port)] });
-    }
-    const coreEgress: k8s.NetworkPolicyEgressRule[] = push
-      ? servers.filter((s) => s.listenPort !== undefined).map((s) => ({ to: [{ podSelector: { matchLabels: s.selector } }], ports: [tcp(s.listenPort!)] }))
-      : [];
-    this.policy('Core', 'stepflow-core', core.selector, ['Ingress', 'Egress'], { ingress: coreIngress, egress: coreEgress });
-
-    for (const s of servers) {
-      const ingress: k8s.NetworkPolicyIngressRule[] = push && s.listenPort !== undefined
-        ? [{ from: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(s.listenPort)] }]
-        : [];
-      this.policy(`Server-${s.component}`, CONTRACT.components[s.component].name, s.selector, ['Ingress', 'Egress'], {
-        ingress,
-        egress: [
-          { to: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(core.port)] },
-          { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], ports: [tcp(HTTPS_PORT)] },
-        ],
-      });
-    }
-
+    const fromController: k8s.NetworkPolicyIngressRule[] = props.ingressControllerNamespace === undefined ? []
+      : [{ from: [{ namespaceSelector: inNamespace(props.ingressControllerNamespace) }], ports: [tcp(core.port)] }];
+    this.policy('Core', resourceName(this.placement, CONTRACT.components.core.name), core.selector, ['Ingress', 'Egress'], {
+      ingress: () => [
+        ...fromController,
+        ...(this.servers.length > 0 ? [{ from: this.servers.map((s) => ({ podSelector: { matchLabels: s.selector } })), ports: [tcp(core.port)] }] : []),
+      ],
+      egress: () => this.push
+        ? this.servers.filter((s) => s.listenPort !== undefined).map((s) => ({ to: [{ podSelector: { matchLabels: s.selector } }], ports: [tcp(s.listenPort!)] }))
+        : [],
+    });
+    for (const s of props.componentServers ?? []) this.addComponentServer(s);
   }
 
   /**
-   * One policy. Empty rule lists are left out (the API server drops them, and a re-apply
-   * would then see a change): a policy type with no rules denies that direction.
+   * Allow one more component server: its own policy (core → server in HTTP push, server →
+   * core, HTTPS out), and the core's rules toward it.
    */
-  private policy(id: string, baseName: string, podLabels: Record<string, string>, policyTypes: ('Ingress' | 'Egress')[], rules: { ingress?: k8s.NetworkPolicyIngressRule[]; egress?: k8s.NetworkPolicyEgressRule[] }): void {
+  public addComponentServer(server: IComponentServer): void {
+    this.servers.push(server);
+    const core = this.core;
+    const ingress: k8s.NetworkPolicyIngressRule[] = this.push && server.listenPort !== undefined
+      ? [{ from: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(server.listenPort)] }]
+      : [];
+    this.policy(`Server-${server.name}`, server.name, server.selector, ['Ingress', 'Egress'], {
+      ingress: () => ingress,
+      egress: () => [
+        { to: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(core.port)] },
+        { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], ports: [tcp(HTTPS_PORT)] },
+      ],
+    });
+  }
+
+  /**
+   * One policy, its rules rendered at synth time. Empty rule lists are left out (the API
+   * server drops them, and a re-apply would then see a change): a policy type with no
+   * rules denies that direction.
+   */
+  private policy(id: string, name: string, podLabels: Record<string, string>, policyTypes: ('Ingress' | 'Egress')[], rules: { ingress?: () => k8s.NetworkPolicyIngressRule[]; egress?: () => k8s.NetworkPolicyEgressRule[] }): void {
+    const nonEmpty = <T>(list: T[] | undefined) => (list && list.length > 0 ? list : undefined);
     this.policies.push(new k8s.KubeNetworkPolicy(this, id, {
       metadata: {
-        name: resourceName(this.placement, baseName),
+        name,
         namespace: this.placement.namespace,
         labels: { ...installationLabels(this.placement), ...pick(podLabels, CONTRACT.labels.component) },
       },
       spec: {
         podSelector: Object.keys(podLabels).length > 0 ? { matchLabels: podLabels } : {},
         policyTypes,
-        ...(rules.ingress?.length ? { ingress: rules.ingress } : {}),
-        ...(rules.egress?.length ? { egress: rules.egress } : {}),
+        ingress: Lazy.any({ produce: () => nonEmpty(rules.ingress?.()) }),
+        egress: Lazy.any({ produce: () => nonEmpty(rules.egress?.()) }),
       },
     }));
   }

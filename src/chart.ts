@@ -1,15 +1,16 @@
-import { ApiObject, Chart } from 'cdk8s';
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ImagePullPolicy, StepFlowComponentProps } from '../src/components/common';
-import { StepFlowCore, StepFlowCoreProps } from '../src/components/core';
-import { StepFlowInference, StepFlowInferenceProps } from '../src/components/inference';
-import { StepFlowPythonSdk, StepFlowPythonSdkProps } from '../src/components/python-sdk';
-import { StepFlowEnvironment } from '../src/environments';
-import { PropValidator } from '../src/internal/validation';
-import { StepFlowIngress } from '../src/platform/ingress';
-import { StepFlowNamespace } from '../src/platform/namespace';
-import { StepFlowNetworkPolicies } from '../src/platform/network-policies';
-import { IngressOptions, LogLevel, StepFlowGeneration } from '../src/types';
+import { DEFAULT_GENERATION } from './contract';
+import { IComponentServer } from './components/common';
+import { StepFlowCore, StepFlowCoreProps } from './components/core';
+import { StepFlowInference, StepFlowInferenceProps } from './components/inference';
+import { StepFlowPythonSdk, StepFlowPythonSdkProps } from './components/python-sdk';
+import { StepFlowEnvironment } from './environments';
+import { PropValidator } from './internal/validation';
+import { StepFlowIngress } from './platform/ingress';
+import { StepFlowNamespace } from './platform/namespace';
+import { StepFlowNetworkPolicies } from './platform/network-policies';
+import { ImagePullPolicy, IngressOptions, LogLevel, StepFlowComponentProps, StepFlowGeneration } from './types';
 
 /** Props the chart sets itself on every component; not overridable per component. */
 type Placed = 'namespace' | 'namePrefix' | 'environmentName' | 'generation' | 'requirePinnedImage' | 'core';
@@ -35,7 +36,7 @@ export interface StepFlowChartProps {
   readonly imageTag?: string;
   /** @default - the preset's pull policy */
   readonly imagePullPolicy?: ImagePullPolicy;
-  /** @default StepFlowGeneration.HTTP_PUSH */
+  /** @default StepFlowGeneration.GRPC_PULL - StepFlow's current release */
   readonly generation?: StepFlowGeneration;
   /**
    * Publish the core server through a TLS Ingress. Required in production presets.
@@ -53,8 +54,8 @@ export interface StepFlowChartProps {
 /**
  * One StepFlow installation: Namespace (Pod Security "restricted"), NetworkPolicies,
  * python-sdk, inference, core with its config, and in production an Ingress. The
- * Namespace comes first in the output and every other object depends on it, so the file
- * applies in one pass on an empty cluster.
+ * Namespace comes first in the output and everything else in the chart depends on it, so
+ * the file applies in one pass on an empty cluster.
  */
 export class StepFlowChart extends Chart {
   public readonly namespaceConstruct: StepFlowNamespace;
@@ -68,7 +69,7 @@ export class StepFlowChart extends Chart {
     super(scope, id, { disableResourceNameHashes: true });
     const env = props.environment.settings;
     const v = new PropValidator(this);
-    const generation = props.generation ?? StepFlowGeneration.HTTP_PUSH;
+    const generation = props.generation ?? DEFAULT_GENERATION;
     const placement = {
       namespace: props.namespace ?? env.namespace,
       namePrefix: props.namePrefix ?? env.namePrefix,
@@ -106,21 +107,29 @@ export class StepFlowChart extends Chart {
       gpu: env.gpuAvailable ? inferenceGpu : props.inference?.gpu,
       core: coreEndpoint,
     });
-    const servers = [this.pythonSdk, this.inference];
-    this.core = new StepFlowCore(this, 'Core', { ...shared, ...env.core, ...props.core, componentServers: servers });
+    this.core = new StepFlowCore(this, 'Core', { ...shared, ...env.core, ...props.core });
     this.networkPolicies = new StepFlowNetworkPolicies(this, 'NetworkPolicies', {
       ...placement,
       generation,
       core: this.core,
-      componentServers: servers,
       ingressControllerNamespace: props.ingress ? props.ingress.controllerNamespace ?? 'ingress-nginx' : undefined,
     });
+    for (const server of [this.pythonSdk, this.inference]) this.addComponentServer(server);
     if (props.ingress) {
       this.ingress = new StepFlowIngress(this, 'Ingress', { ...props.ingress, ...placement, coreServiceName: this.core.service.name });
     }
 
-    for (const obj of this.node.findAll()) {
-      if (obj instanceof ApiObject && obj !== this.namespaceConstruct.apiObject) obj.node.addDependency(this.namespaceConstruct.apiObject);
+    for (const child of this.node.children) {
+      if (child !== this.namespaceConstruct) child.node.addDependency(this.namespaceConstruct);
     }
+  }
+
+  /**
+   * Route components to one more component server, also after construction: the core's
+   * config registers it and the NetworkPolicies allow its traffic to and from the core.
+   */
+  public addComponentServer(server: IComponentServer): void {
+    this.core.addComponentServer(server);
+    this.networkPolicies.addComponentServer(server);
   }
 }

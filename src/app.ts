@@ -8,9 +8,10 @@ import { IConstruct } from 'constructs';
  *
  * cdk8s's `App.synth()` re-validates and re-resolves the dependencies of the whole app
  * once per chart, so synthesis time grows with the square of the number of charts. This
- * App validates once (same messages: `[path] error`, all at once) and then writes each
- * chart in dependency order. Apps with dependencies between charts fall back to cdk8s's
- * own synthesis, which orders the charts.
+ * App validates once (same messages: `[path] error`, all at once), turns dependencies
+ * between constructs into dependencies between their objects once, as cdk8s does, and
+ * then writes each chart in dependency order. Apps with dependencies between charts fall
+ * back to cdk8s's own synthesis, which orders and numbers the charts.
  */
 export class StepFlowApp extends App {
   constructor(props: AppProps = {}) {
@@ -27,6 +28,7 @@ export class StepFlowApp extends App {
     if (errors.length > 0) {
       throw new Error(`Validation failed with the following errors:\n  ${errors.join('\n  ')}`);
     }
+    addObjectDependencies(all);
     fs.mkdirSync(this.outdir, { recursive: true });
     for (const chart of this.charts) {
       const objects = new DependencyGraph(chart.node).topology()
@@ -40,4 +42,29 @@ export class StepFlowApp extends App {
 function hasCrossChartDependency(constructs: IConstruct[]): boolean {
   return constructs.some((c) => !(c instanceof App) && c.node.dependencies.some((d) => !(d instanceof App) && Chart.of(d) !== Chart.of(c)))
     || constructs.some((c) => c instanceof Chart && c.node.children.some((x) => x instanceof Chart));
+}
+
+/**
+ * `a.node.addDependency(b)` between two constructs: every object under `a` then depends
+ * on every object under `b` (within one chart), which is what orders them in the output.
+ */
+function addObjectDependencies(constructs: IConstruct[]): void {
+  const objectsUnder = new Map<IConstruct, ApiObject[]>();
+  const under = (c: IConstruct): ApiObject[] => {
+    let found = objectsUnder.get(c);
+    if (!found) {
+      found = c.node.findAll().filter((x): x is ApiObject => x instanceof ApiObject && Chart.of(x) === Chart.of(c));
+      objectsUnder.set(c, found);
+    }
+    return found;
+  };
+  for (const source of constructs) {
+    if (source instanceof App) continue;
+    for (const target of source.node.dependencies) {
+      if (target instanceof App) continue;
+      for (const t of under(target)) {
+        for (const s of under(source)) if (s !== t) s.node.addDependency(t);
+      }
+    }
+  }
 }
