@@ -13,7 +13,7 @@ import { StepFlowNetworkPolicies } from './platform/network-policies';
 import { ImagePullPolicy, IngressOptions, LogLevel, StepFlowComponentProps, StepFlowGeneration } from './types';
 
 /** Props the chart sets itself on every component; not overridable per component. */
-type Placed = 'namespace' | 'namePrefix' | 'environmentName' | 'generation' | 'requirePinnedImage' | 'core';
+type Placed = 'namespace' | 'namePrefix' | 'environmentName' | 'generation' | 'requirePinnedImage' | 'core' | 'requireDurableState';
 
 /** Per-component overrides of the environment preset. */
 export type CoreOverrides = Omit<StepFlowCoreProps, Placed | 'componentServers'>;
@@ -53,7 +53,8 @@ export interface StepFlowChartProps {
 
 /**
  * One StepFlow installation: Namespace (Pod Security "restricted"), NetworkPolicies,
- * python-sdk, inference, core with its config, and in production an Ingress. The
+ * python-sdk, inference, the core with its config and its durable state, and in
+ * production an Ingress. The
  * Namespace comes first in the output and everything else in the chart depends on it, so
  * the file applies in one pass on an empty cluster.
  */
@@ -97,17 +98,20 @@ export class StepFlowChart extends Chart {
       requirePinnedImage: env.production,
     };
     const coreEndpoint = StepFlowCore.endpoint(placement);
+    // StepFlow 0.11: one core pins to one component-server pod, so the preset's scale-out is dropped.
+    const workerScale = generation === StepFlowGeneration.HTTP_PUSH ? { replicas: 1, autoscaling: undefined } : {};
 
     this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, environmentName: env.name });
-    this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...shared, ...env.pythonSdk, ...props.pythonSdk, core: coreEndpoint });
+    this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...shared, ...env.pythonSdk, ...workerScale, ...props.pythonSdk, core: coreEndpoint });
     this.inference = new StepFlowInference(this, 'Inference', {
       ...shared,
       ...env.inference,
+      ...workerScale,
       ...props.inference,
       gpu: env.gpuAvailable ? inferenceGpu : props.inference?.gpu,
       core: coreEndpoint,
     });
-    this.core = new StepFlowCore(this, 'Core', { ...shared, ...env.core, ...props.core });
+    this.core = new StepFlowCore(this, 'Core', { ...shared, ...env.core, ...props.core, requireDurableState: env.production });
     this.networkPolicies = new StepFlowNetworkPolicies(this, 'NetworkPolicies', {
       ...placement,
       generation,

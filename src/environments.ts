@@ -1,3 +1,4 @@
+import { StateStore } from './config/state-store';
 import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptions, ImagePullPolicy, LogLevel, ModelCacheOptions } from './types';
 
 /** Defaults of one component in an environment. */
@@ -9,6 +10,12 @@ export interface ComponentDefaults {
   readonly resources?: ComputeResources;
 }
 
+/** Defaults of the core in an environment (one pod, always: no autoscaler). */
+export interface CoreDefaults {
+  readonly resources?: ComputeResources;
+  readonly stateStore?: StateStore;
+}
+
 /** Defaults of the inference component in an environment. */
 export interface InferenceDefaults extends ComponentDefaults {
   readonly gpu?: GpuOptions;
@@ -16,7 +23,11 @@ export interface InferenceDefaults extends ComponentDefaults {
   readonly modelCache?: ModelCacheOptions;
 }
 
-/** What an environment preset supplies. Every field is only a default: chart props win. */
+/**
+ * What an environment preset supplies. Every field is only a default: chart props win. In
+ * the HTTP-push generation (0.11) the chart runs one replica of each component server,
+ * whatever the preset's scaling: there, replicas above one take no work.
+ */
 export interface EnvironmentSettings {
   /** Value of the `environment` label, e.g. `dev`. */
   readonly name: string;
@@ -33,7 +44,7 @@ export interface EnvironmentSettings {
   readonly gpuAvailable: boolean;
   /** Production rules: pinned image tags, and an Ingress host is required. */
   readonly production: boolean;
-  readonly core: ComponentDefaults;
+  readonly core: CoreDefaults;
   readonly pythonSdk: ComponentDefaults;
   readonly inference: InferenceDefaults;
 }
@@ -54,7 +65,7 @@ export class StepFlowEnvironment {
     imagePullPolicy: ImagePullPolicy.ALWAYS,
     gpuAvailable: false,
     production: false,
-    core: { replicas: 1, resources: { cpuRequestMillis: 50, cpuLimitMillis: 500, memoryRequestMiB: 64, memoryLimitMiB: 256 } },
+    core: { resources: { cpuRequestMillis: 50, cpuLimitMillis: 500, memoryRequestMiB: 64, memoryLimitMiB: 256 }, stateStore: StateStore.sqlite({ sizeGiB: 1 }) },
     pythonSdk: { replicas: 1, resources: { cpuRequestMillis: 100, cpuLimitMillis: 500, memoryRequestMiB: 128, memoryLimitMiB: 512 } },
     inference: {
       replicas: 1,
@@ -64,7 +75,7 @@ export class StepFlowEnvironment {
     },
   });
 
-  /** Production: autoscaled core and python-sdk, PDBs, GPU inference, TLS Ingress. */
+  /** Production: one durable core, autoscaled python-sdk workers, PDBs, GPU inference, TLS Ingress. */
   public static readonly PROD = new StepFlowEnvironment({
     name: 'prod',
     namespace: 'stepflow',
@@ -74,9 +85,8 @@ export class StepFlowEnvironment {
     gpuAvailable: true,
     production: true,
     core: {
-      autoscaling: { minReplicas: 3, maxReplicas: 10, cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 },
-      disruptionBudget: { maxUnavailable: 1 },
       resources: { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 1024 },
+      stateStore: StateStore.sqlite({ sizeGiB: 10 }),
     },
     pythonSdk: {
       autoscaling: { minReplicas: 5, maxReplicas: 20, cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 },

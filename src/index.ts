@@ -12,5 +12,6 @@ export * from './platform/namespace';
 export * from './platform/network-policies';
 export * from './platform/ingress';
 export * from './config/stepflow-config';
+export * from './config/state-store';
 export * from './chart';
 export * from './app';

@@ -28,12 +28,22 @@ export enum ImagePullPolicy {
   NEVER = 'Never',
 }
 
-/** CPU and memory requests and limits of one container. */
+/** CPU, memory and ephemeral-storage requests and limits of one container. */
 export interface ComputeResources {
   readonly cpuRequestMillis: number;
   readonly cpuLimitMillis: number;
   readonly memoryRequestMiB: number;
   readonly memoryLimitMiB: number;
+  /**
+   * Node disk the container may count on: what it writes outside its volumes (its log).
+   * @default 64
+   */
+  readonly ephemeralStorageRequestMiB?: number;
+  /**
+   * Node disk at which the kubelet evicts the pod: its log plus its disk-backed emptyDirs.
+   * @default - 64 plus the size limits of the pod's disk-backed emptyDir volumes
+   */
+  readonly ephemeralStorageLimitMiB?: number;
 }
 
 /** A HorizontalPodAutoscaler (autoscaling/v2) for a Deployment. */

@@ -3,6 +3,7 @@ import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { PluginConfig, PluginRegistration } from '../config/stepflow-config';
 import { serviceHost } from '../internal/metadata';
+import { replicaRange } from '../internal/scaling';
 import { ProbeSet, ProbeTiming, ProbeTimings } from '../internal/workload';
 import { ComputeResources, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
 import { IComponentServer, ICoreEndpoint } from './common';
@@ -18,7 +19,26 @@ export interface StepFlowComponentServerProps extends StepFlowComponentProps {
    * @default - none (HTTP push: the core server calls this server)
    */
   readonly core?: ICoreEndpoint;
+  /**
+   * Tasks one worker runs at once (gRPC pull only, `STEPFLOW_MAX_CONCURRENT`).
+   * @default 4
+   */
+  readonly maxConcurrentTasks?: number;
+  /**
+   * How long a stopping worker lets its in-flight tasks finish (gRPC pull only,
+   * `STEPFLOW_SHUTDOWN_GRACE_SECS`); must stay below terminationGracePeriodSeconds.
+   * @default 10
+   */
+  readonly shutdownGraceSeconds?: number;
+  /**
+   * How long the kubelet waits after SIGTERM before it kills the container.
+   * @default - 30 for python-sdk, 60 for inference
+   */
+  readonly terminationGracePeriodSeconds?: number;
 }
+
+/** How stale the worker loop's heartbeat file may get before the liveness probe restarts the container. */
+export const HEARTBEAT_MAX_AGE_SECONDS = 30;
 
 /** Command, args, env, probes and plugin of a Python component server, in one generation. */
 interface ServerRuntime {
@@ -42,12 +62,22 @@ const SESSION_AFFINITY_SECONDS = 86400;
 /** HTTP timeout of the worker's core-reachable check. */
 const CORE_CHECK_TIMEOUT_SECONDS = 3;
 
+const WORKER_DEFAULTS = { maxConcurrentTasks: 4, shutdownGraceSeconds: 10 };
+
 /**
  * A gRPC-pull worker has no port: it is ready when it can reach the core server it dials.
  * Distroless images have no shell, so the check is a Python one-liner.
  */
 export function coreReachableCommand(): string[] {
   return ['python3', '-c', `import os, urllib.request; urllib.request.urlopen("http://" + os.environ["${CONTRACT.env.tasksUrl}"] + "${CONTRACT.components.core.health.readiness}", timeout=${CORE_CHECK_TIMEOUT_SECONDS})`];
+}
+
+/**
+ * A hung worker stops refreshing its heartbeat file (the reconnect loop touches it from the
+ * worker's event loop): the liveness check fails once the file is older than the limit.
+ */
+export function heartbeatFreshCommand(): string[] {
+  return ['python3', '-c', `import os, sys, time; sys.exit(time.time() - os.stat(os.environ["${CONTRACT.env.heartbeatFile}"]).st_mtime > ${HEARTBEAT_MAX_AGE_SECONDS})`];
 }
 
 /** Map our log level to the Python SDK's (logging module names). */
@@ -74,14 +104,16 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
   /** The generation's args, env, probes and plugin, for the subclass to build its workload from. */
   protected readonly runtime: ServerRuntime;
 
-  protected constructor(scope: Construct, id: string, component: PythonComponent, props: StepFlowComponentServerProps, defaultResources: ComputeResources, timing: ProbeTimings) {
+  /** How long the kubelet waits after SIGTERM before it kills the container. */
+  protected readonly terminationGracePeriodSeconds: number;
+
+  protected constructor(scope: Construct, id: string, component: PythonComponent, props: StepFlowComponentServerProps, defaultResources: ComputeResources, timing: ProbeTimings, defaultTerminationGraceSeconds: number) {
     super(scope, id, component, props, defaultResources);
     const contract = CONTRACT.components[component];
-    if (this.generation === StepFlowGeneration.GRPC_PULL && !props.core) {
-      this.validator.fail('core', props.core, 'gRPC-pull workers dial the core server: pass core (e.g. StepFlowCore.endpoint({ namespace, namePrefix }))');
-    }
+    this.terminationGracePeriodSeconds = props.terminationGracePeriodSeconds ?? defaultTerminationGraceSeconds;
+    this.validateWorker(props);
     this.host = serviceHost(this.name, this.namespace);
-    this.runtime = this.serverRuntime(props.core, timing);
+    this.runtime = this.serverRuntime(props, timing);
     if (this.runtime.listens) {
       this.listenPort = contract.port;
       this.url = `http://${this.host}:${contract.port}`;
@@ -90,9 +122,14 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
     this.registration = { pluginName: contract.routePrefix, routePrefix: contract.routePrefix, plugin: this.runtime.plugin };
   }
 
-  /** The command that runs the server: its module under the image's python3. */
+  /**
+   * The command that runs the server: its module under the image's python3; in gRPC pull
+   * the image's reconnecting worker, where it has one apart from the server module.
+   */
   protected get command(): string[] {
-    return ['python3', '-m', CONTRACT.components[this.component].module];
+    const contract = CONTRACT.components[this.component];
+    const pull = this.generation === StepFlowGeneration.GRPC_PULL;
+    return ['python3', '-m', pull && contract.workerModule ? contract.workerModule : contract.module];
   }
 
   /** The env the generation sets, as variables in order. */
@@ -100,7 +137,31 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
     return envVars(this.runtime.env);
   }
 
-  private serverRuntime(core: ICoreEndpoint | undefined, timing: ProbeTimings): ServerRuntime {
+  private validateWorker(props: StepFlowComponentServerProps): void {
+    const v = this.validator;
+    v.integer('terminationGracePeriodSeconds', this.terminationGracePeriodSeconds, 1, 3600);
+    if (this.generation === StepFlowGeneration.GRPC_PULL) {
+      if (!props.core) v.fail('core', props.core, 'gRPC-pull workers dial the core server: pass core (e.g. StepFlowCore.endpoint({ namespace, namePrefix }))');
+      const grace = props.shutdownGraceSeconds ?? WORKER_DEFAULTS.shutdownGraceSeconds;
+      v.integer('maxConcurrentTasks', props.maxConcurrentTasks, 1, 1024);
+      if (v.integer('shutdownGraceSeconds', grace, 0, 3600) && grace >= this.terminationGracePeriodSeconds) {
+        v.fail('shutdownGraceSeconds', grace, `must stay below terminationGracePeriodSeconds (${this.terminationGracePeriodSeconds}), or the kubelet kills tasks still draining; lower it or raise terminationGracePeriodSeconds`);
+      }
+      return;
+    }
+    for (const prop of ['maxConcurrentTasks', 'shutdownGraceSeconds'] as const) {
+      if (props[prop] !== undefined) v.fail(prop, props[prop], 'only gRPC-pull workers (StepFlowGeneration.GRPC_PULL) take it; StepFlow 0.11 servers have no such setting');
+    }
+    const { max } = replicaRange(this.common.replicas, this.common.autoscaling);
+    if (max > 1) {
+      const prop = this.common.autoscaling ? 'autoscaling.maxReplicas' : 'replicas';
+      v.fail(prop, max, 'StepFlow 0.11 pins the one core to one component-server pod (a session per server, ClientIP affinity), so replicas above one take no work; '
+        + 'run 1 replica, or use StepFlowGeneration.GRPC_PULL, where every replica pulls tasks');
+    }
+  }
+
+  private serverRuntime(props: StepFlowComponentServerProps, timing: ProbeTimings): ServerRuntime {
+    const core = props.core;
     const contract = CONTRACT.components[this.component];
     const env: Record<string, string> = {
       [CONTRACT.env.logLevel]: pythonLogLevel(this.common.logLevel),
@@ -121,9 +182,16 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
           [CONTRACT.env.tasksUrl]: core?.address ?? '',
           [CONTRACT.env.queueName]: contract.routePrefix,
           [CONTRACT.env.blobUrl]: core?.address ?? '',
+          [CONTRACT.env.maxConcurrent]: String(props.maxConcurrentTasks ?? WORKER_DEFAULTS.maxConcurrentTasks),
+          [CONTRACT.env.shutdownGrace]: String(props.shutdownGraceSeconds ?? WORKER_DEFAULTS.shutdownGraceSeconds),
+          [CONTRACT.env.heartbeatFile]: CONTRACT.paths.heartbeat,
         },
         listens: false,
-        probes: { startup: { ...check, ...withTimeout(timing.startup) }, readiness: { ...check, ...withTimeout(timing.readiness) } },
+        probes: {
+          startup: { ...check, ...withTimeout(timing.startup) },
+          liveness: { command: heartbeatFreshCommand(), ...withTimeout(timing.liveness) },
+          readiness: { ...check, ...withTimeout(timing.readiness) },
+        },
         plugin: { type: 'grpc', queueName: contract.routePrefix },
       };
     }

@@ -3,11 +3,13 @@ import { Construct } from 'constructs';
 import { createHash } from 'crypto';
 import * as k8s from '../../imports/k8s';
 import { CONFIG_FILE_PATH, CONTRACT } from '../contract';
-import { StepFlowConfigDocument, renderConfig } from '../config/stepflow-config';
+import { StateStore, StateStoreKind } from '../config/state-store';
+import { StepFlowConfigDocument, StorageConfig, renderConfig } from '../config/stepflow-config';
 import { installationLabels, resourceName, serviceHost } from '../internal/metadata';
 import { PLACEMENT_DEFAULTS } from '../internal/resolve';
 import { restrictedContainerSecurityContext } from '../internal/security';
-import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
+import { replicaRange } from '../internal/scaling';
+import { DEFAULT_PROBE_TIMINGS, HELPER_RESOURCES, gibibytes, scratchVolume } from '../internal/workload';
 import { ImagePullPolicy, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
 import { ICoreEndpoint, IComponentServer } from './common';
 import { StepFlowComponent, envVars } from './component';
@@ -25,6 +27,18 @@ export interface StepFlowCoreProps extends StepFlowComponentProps {
    * @default 64
    */
   readonly tmpSizeMiB?: number;
+  /**
+   * Where the core keeps flows, runs and blobs. With sqlite the core is a StatefulSet of
+   * one pod whose claim holds the database; the pod name is the orchestrator id, so a
+   * restarted core recovers the runs it owned.
+   * @default StateStore.sqlite() - 1 GiB on the default StorageClass
+   */
+  readonly stateStore?: StateStore;
+  /**
+   * Reject state that does not survive a restart (in-memory): production presets set it.
+   * @default false
+   */
+  readonly requireDurableState?: boolean;
 }
 
 /** Where a core server answers, from the props that name it; see {@link StepFlowCore.endpoint}. */
@@ -41,10 +55,16 @@ export const CONFIG_CHECKSUM_ANNOTATION = 'stepflow.io/config-sha256';
 const DEFAULT_RESOURCES = { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 512 };
 const CORE = CONTRACT.components.core;
 
+/** Why one core is all the kit runs, and what several would need. */
+export const CORE_HA_REQUIREMENTS = 'no StepFlow core that can be had here shares state between orchestrators: several need a core built with the cargo feature '
+  + '`postgres` and a PostgreSQL store, etcd leases (leaseManager: etcd), every worker connected to every orchestrator, and the database URL kept out of the manifests (a Secret)';
+
 /**
- * The StepFlow core server (`stepflow-server`): ServiceAccount, Deployment, Service on
- * 8080 and the ConfigMap with its StepFlow config, rendered at synth time from the
- * component servers it routes to. The config's checksum annotates the pod template, so a
+ * The StepFlow core server (`stepflow-server`): ServiceAccount, a StatefulSet of one pod
+ * whose claim holds its sqlite state, a Service on 8080, a headless Service that gives the
+ * pod its own DNS name (workers call the orchestrator that owns their task back on it), and
+ * the ConfigMap with its StepFlow config, rendered at synth time from the component
+ * servers it routes to. The config's checksum annotates the pod template, so a
  * config change rolls the pods. In the HTTP-push generation an init container waits for
  * every component server, because StepFlow 0.11 exits at start-up when a plugin URL does
  * not answer.
@@ -65,10 +85,18 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
   public readonly url: string;
   public readonly address: string;
   public readonly blobApiUrl: string;
+  /**
+   * `host:port` of the core pod itself (`<pod>.<headless service>.<namespace>.svc:8080`),
+   * the address workers call back on; never a load-balanced Service.
+   */
+  public readonly orchestratorAddress: string;
+  public readonly stateStore: StateStore;
   public readonly configMap: k8s.KubeConfigMap;
-  /** The core's workload (a Deployment). */
-  public readonly deployment: ApiObject;
+  /** The core's workload: a StatefulSet of one pod. */
+  public readonly statefulSet: ApiObject;
   public readonly service: k8s.KubeService;
+  /** The headless Service the StatefulSet's pod DNS names come from. */
+  public readonly headlessService: k8s.KubeService;
 
   private readonly servers: IComponentServer[] = [];
 
@@ -77,7 +105,9 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
     const v = this.validator;
     const common = this.common;
     const tmpSizeMiB = props.tmpSizeMiB ?? 64;
+    this.stateStore = props.stateStore ?? StateStore.sqlite();
     v.integer('tmpSizeMiB', tmpSizeMiB, 1);
+    this.validateState(props);
     this.node.addValidation({ validate: () => this.validateServers() });
 
     const endpoint = StepFlowCore.endpoint(common.placement);
@@ -86,6 +116,8 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
     this.url = endpoint.url;
     this.address = endpoint.address;
     this.blobApiUrl = endpoint.blobApiUrl;
+    const headlessName = `${this.name}-headless`;
+    this.orchestratorAddress = `$(${CONTRACT.env.orchestratorId}).${serviceHost(headlessName, this.namespace)}:${CORE.port}`;
     for (const s of props.componentServers ?? []) this.addComponentServer(s);
 
     this.configMap = new k8s.KubeConfigMap(this, 'ConfigMap', {
@@ -101,7 +133,15 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
       component: 'core',
       common,
       version: CONTRACT.generations[common.generation].orchestrator,
-      kind: 'Deployment',
+      kind: 'StatefulSet',
+      volumeClaimTemplates: this.stateStore.kind === StateStoreKind.SQLITE ? [{
+        name: CORE.state.volume,
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: this.stateStore.sqliteOptions.storageClassName,
+          resources: { requests: { storage: gibibytes(this.stateStore.sqliteOptions.sizeGiB!) } },
+        },
+      }] : undefined,
       command: [CORE.binary],
       args: ['--port', String(CORE.port), '--config', CONFIG_FILE_PATH],
       listens: true,
@@ -113,17 +153,23 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
       podAnnotations: () => ({ [CONFIG_CHECKSUM_ANNOTATION]: createHash('sha256').update(this.configText).digest('hex') }),
       initContainers: () => this.initContainers(),
       terminationGracePeriodSeconds: 30,
-    }, envVars({
-      [CONTRACT.env.logLevel]: common.logLevel,
-      [CONTRACT.env.rustLog]: common.logLevel,
-      ...(common.logLevel === LogLevel.DEBUG ? { [CONTRACT.env.rustBacktrace]: '1' } : {}),
-      ...(common.generation === StepFlowGeneration.GRPC_PULL ? { [CONTRACT.env.orchestratorUrl]: this.address } : {}),
-    }), [
+    }, [
+      ...envVars({
+        [CONTRACT.env.logLevel]: common.logLevel,
+        [CONTRACT.env.rustLog]: common.logLevel,
+        ...(common.logLevel === LogLevel.DEBUG ? { [CONTRACT.env.rustBacktrace]: '1' } : {}),
+      }),
+      // The pod name: stable across restarts, so a restarted core recovers the runs it owned.
+      { name: CONTRACT.env.orchestratorId, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+      ...(common.generation === StepFlowGeneration.GRPC_PULL ? envVars({ [CONTRACT.env.orchestratorUrl]: this.orchestratorAddress }) : []),
+    ], [
       { volume: { name: 'config', configMap: { name: this.configMap.name, defaultMode: 0o444 } }, mountPath: CONTRACT.configMap.mountPath, readOnly: true },
       { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
     ]);
-    this.deployment = workload.workload;
+    if (this.stateStore.kind === StateStoreKind.SQLITE) workload.addMount({ name: CORE.state.volume, mountPath: CORE.state.mountPath });
+    this.statefulSet = workload.workload;
     this.service = workload.service!;
+    this.headlessService = workload.headlessService!;
   }
 
   /** The component servers the core routes to, in route order. */
@@ -138,12 +184,44 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
 
   /** The StepFlow config document this core server loads, from the servers added so far. */
   public get config(): StepFlowConfigDocument {
-    return renderConfig(this.generation, this.blobApiUrl, this.servers.map((s) => s.registration));
+    return renderConfig(this.generation, this.blobApiUrl, this.servers.map((s) => s.registration), this.storageConfig);
   }
 
   /** The config as the YAML text in the ConfigMap. */
   public get configText(): string {
     return Yaml.stringify(this.config);
+  }
+
+  private get storageConfig(): StorageConfig {
+    return this.stateStore.kind === StateStoreKind.SQLITE
+      ? { type: 'sqlite', databaseUrl: `sqlite:${this.stateStore.sqliteOptions.databasePath}?mode=rwc` }
+      : { type: 'inMemory' };
+  }
+
+  private validateState(props: StepFlowCoreProps): void {
+    const v = this.validator;
+    const store = this.stateStore;
+    if (!(store instanceof StateStore)) {
+      v.fail('stateStore', store, 'expected StateStore.sqlite({ ... }) or StateStore.inMemory()');
+      return;
+    }
+    const { max } = replicaRange(this.common.replicas, this.common.autoscaling);
+    if (this.common.autoscaling) {
+      v.fail('autoscaling', this.common.autoscaling, `the core runs as one pod and cannot be autoscaled: ${CORE_HA_REQUIREMENTS}`);
+    } else if (max > 1) {
+      v.fail('replicas', this.common.replicas, `the core runs as exactly one pod: ${CORE_HA_REQUIREMENTS}`);
+    }
+    if (store.kind === StateStoreKind.IN_MEMORY && props.requireDurableState) {
+      v.fail('stateStore', 'inMemory', 'production keeps its state: in-memory state loses every flow, run and blob at each restart, rollout or eviction; use StateStore.sqlite()');
+    }
+    if (store.kind === StateStoreKind.SQLITE) {
+      const path = store.sqliteOptions.databasePath ?? '';
+      const claim = `${CORE.state.mountPath}/`;
+      if (!path.startsWith(claim) || path.length === claim.length || path.includes('/../') || path.includes('?') || /\s/.test(path)) {
+        v.fail('stateStore.databasePath', path, `the database must lie on the state claim: a file under ${claim} (e.g. '${claim}${CORE.state.file}')`);
+      }
+      v.integer('stateStore.sizeGiB', store.sqliteOptions.sizeGiB, 1, 65536);
+    }
   }
 
   /** The init container that waits for the component servers that listen (HTTP push). */
@@ -177,10 +255,7 @@ function waitForServersContainer(image: string, imagePullPolicy: ImagePullPolicy
     imagePullPolicy,
     command: ['/bin/sh', '-c', 'for url in "$@"; do until wget -q -T 2 -O /dev/null "$url"; do echo "waiting for $url"; sleep 2; done; done', 'wait-for-component-servers'],
     args: urls,
-    resources: {
-      requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') },
-      limits: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('32Mi') },
-    },
+    resources: HELPER_RESOURCES,
     securityContext: restrictedContainerSecurityContext(CORE.uid, CORE.gid),
   };
 }

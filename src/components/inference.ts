@@ -130,7 +130,7 @@ export class StepFlowInference extends StepFlowComponentServer {
       startup: { periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: Math.ceil(startupTimeoutSeconds / PROBE_PERIOD_SECONDS), timeoutSeconds: 3 },
       liveness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
       readiness: { periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
-    });
+    }, 60);
     const r = resolveInference(props);
     this.validate(r, props);
 
@@ -163,7 +163,7 @@ export class StepFlowInference extends StepFlowComponentServer {
       runtimeClassName: r.gpu ? r.gpu.runtimeClassName ?? CONTRACT.gpu.runtimeClass : undefined,
       nodeSelector: r.gpu ? { ...(r.gpu.nodeSelector ?? { [CONTRACT.gpu.nodeSelectorKey]: CONTRACT.gpu.nodeSelectorValue }) } : undefined,
       tolerations: r.gpu ? [{ key: gpuResource, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
-      terminationGracePeriodSeconds: 60,
+      terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
     }, [...this.runtimeEnv, ...envVars({
       [CONTRACT.env.modelCacheDir]: CONTRACT.paths.models,
       [CONTRACT.env.device]: r.device,

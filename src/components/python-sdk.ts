@@ -2,7 +2,6 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { CONTRACT } from '../contract';
 import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
-import { StepFlowGeneration } from '../types';
 import { StepFlowComponentServer, StepFlowComponentServerProps } from './component-server';
 
 /** Props of {@link StepFlowPythonSdk}. */
@@ -23,14 +22,16 @@ const DEFAULT_RESOURCES = { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryR
 
 /**
  * The stepflow-py component server (`/python/...` components): ServiceAccount, Deployment
- * and, in the HTTP-push generation, a Service on 8081 that the core server calls.
+ * and, in the HTTP-push generation, a Service on 8081 that the core server calls. In the
+ * gRPC-pull generation every replica runs the image's reconnecting worker, which dials
+ * the core and pulls tasks from the `python` queue.
  */
 export class StepFlowPythonSdk extends StepFlowComponentServer {
   /** The python-sdk workload (a Deployment). */
   public readonly deployment: ApiObject;
 
   constructor(scope: Construct, id: string, props: StepFlowPythonSdkProps = {}) {
-    super(scope, id, 'python-sdk', props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS);
+    super(scope, id, 'python-sdk', props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS, 30);
     const tmpSizeMiB = props.tmpSizeMiB ?? 256;
     const cacheSizeMiB = props.cacheSizeMiB ?? 512;
     this.validator.integer('tmpSizeMiB', tmpSizeMiB, 1);
@@ -46,9 +47,7 @@ export class StepFlowPythonSdk extends StepFlowComponentServer {
       listens: this.runtime.listens,
       sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
       probes: this.runtime.probes,
-      // stepflow-py 0.13's stock worker ignores SIGTERM while idle (it acts on it only when
-      // the next task arrives), so every stop runs into SIGKILL: keep that wait short.
-      terminationGracePeriodSeconds: this.generation === StepFlowGeneration.GRPC_PULL ? 15 : 30,
+      terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
     }, this.runtimeEnv, [
       { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
       { volume: scratchVolume('cache', cacheSizeMiB), mountPath: CONTRACT.paths.cache },

@@ -31,9 +31,17 @@ export interface RouteRule {
   readonly plugin: string;
 }
 
-/** Where run state and blobs are kept. */
-export interface StorageConfig {
-  readonly type: 'inMemory';
+/** Where flows, runs, blobs and the execution journal are kept. */
+export type StorageConfig =
+  | { readonly type: 'inMemory' }
+  /** `sqlite:/abs/path.db?mode=rwc`: `mode=rwc` creates the file on first start. */
+  | { readonly type: 'sqlite'; readonly databaseUrl: string };
+
+/** Recovery of interrupted runs: at start-up, runs this orchestrator owned are resumed. */
+export interface RecoveryConfig {
+  readonly enabled: boolean;
+  /** How many interrupted runs are resumed at start-up (0 disables startup recovery). */
+  readonly maxStartupRecovery: number;
 }
 
 /** The document the core server loads. Key order is fixed, so the rendering is stable. */
@@ -41,6 +49,7 @@ export interface StepFlowConfigDocument {
   readonly plugins: Record<string, PluginConfig>;
   readonly routes: Record<string, RouteRule[]>;
   readonly storageConfig: StorageConfig;
+  readonly recovery?: RecoveryConfig;
   readonly blobApi: { readonly url: string };
 }
 
@@ -71,7 +80,7 @@ export interface PluginRegistration {
  * Builds the document: the builtin plugin as the catch-all route, then one plugin and one
  * route per registered component server, in registration order.
  */
-export function renderConfig(generation: StepFlowGeneration, blobApiUrl: string, registrations: readonly PluginRegistration[]): StepFlowConfigDocument {
+export function renderConfig(generation: StepFlowGeneration, blobApiUrl: string, registrations: readonly PluginRegistration[], storage: StorageConfig): StepFlowConfigDocument {
   const plugins: Record<string, PluginConfig> = { [BUILTIN_PLUGIN]: { type: 'builtin' } };
   const routes: Record<string, RouteRule[]> = {};
   for (const r of registrations) {
@@ -79,5 +88,6 @@ export function renderConfig(generation: StepFlowGeneration, blobApiUrl: string,
     routes[routeKey(generation, r.routePrefix)] = [{ plugin: r.pluginName }];
   }
   routes[routeKey(generation, '')] = [{ plugin: BUILTIN_PLUGIN }];
-  return { plugins, routes, storageConfig: { type: 'inMemory' }, blobApi: { url: blobApiUrl } };
+  const recovery: RecoveryConfig | undefined = storage.type === 'inMemory' ? undefined : { enabled: true, maxStartupRecovery: 100 };
+  return { plugins, routes, storageConfig: storage, ...(recovery ? { recovery } : {}), blobApi: { url: blobApiUrl } };
 }

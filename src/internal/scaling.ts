@@ -45,6 +45,13 @@ export function validateResources(v: PropValidator, r: ComputeResources): void {
     v.integer('resources.memoryRequestMiB', r.memoryRequestMiB, 1),
     v.integer('resources.memoryLimitMiB', r.memoryLimitMiB, 1),
   ];
+  const okDisk = [
+    v.integer('resources.ephemeralStorageRequestMiB', r.ephemeralStorageRequestMiB, 1),
+    v.integer('resources.ephemeralStorageLimitMiB', r.ephemeralStorageLimitMiB, 1),
+  ].every(Boolean);
+  if (okDisk && r.ephemeralStorageRequestMiB !== undefined && r.ephemeralStorageLimitMiB !== undefined && r.ephemeralStorageRequestMiB > r.ephemeralStorageLimitMiB) {
+    v.fail('resources.ephemeralStorageRequestMiB', r.ephemeralStorageRequestMiB, `must not exceed resources.ephemeralStorageLimitMiB (${r.ephemeralStorageLimitMiB})`);
+  }
   if (ok.every(Boolean)) {
     if (r.cpuRequestMillis > r.cpuLimitMillis) v.fail('resources.cpuRequestMillis', r.cpuRequestMillis, `must not exceed resources.cpuLimitMillis (${r.cpuLimitMillis})`);
     if (r.memoryRequestMiB > r.memoryLimitMiB) v.fail('resources.memoryRequestMiB', r.memoryRequestMiB, `must not exceed resources.memoryLimitMiB (${r.memoryLimitMiB})`);

@@ -70,6 +70,18 @@ export interface WorkloadSpec {
   readonly terminationGracePeriodSeconds: number;
 }
 
+/**
+ * What a container writes to node disk outside its volumes: its log, which the kubelet
+ * rotates at 10 MiB and keeps 5 of (50 MiB), with a margin.
+ */
+export const LOG_EPHEMERAL_MIB = 64;
+
+/** Resources of a short helper container (an init container that only waits). */
+export const HELPER_RESOURCES: k8s.ResourceRequirements = {
+  requests: { 'cpu': k8s.Quantity.fromString('10m'), 'memory': k8s.Quantity.fromString('16Mi'), 'ephemeral-storage': k8s.Quantity.fromString('16Mi') },
+  limits: { 'cpu': k8s.Quantity.fromString('100m'), 'memory': k8s.Quantity.fromString('32Mi'), 'ephemeral-storage': k8s.Quantity.fromString(`${LOG_EPHEMERAL_MIB}Mi`) },
+};
+
 /** Quantity helpers, so that numbers never end up where the API expects a Quantity. */
 export const cpu = (millis: number) => k8s.Quantity.fromString(`${millis}m`);
 export const mebibytes = (mib: number) => k8s.Quantity.fromString(`${mib}Mi`);
@@ -83,6 +95,14 @@ export function scratchVolume(name: string, sizeMiB: number): k8s.Volume {
 /** A memory-backed emptyDir (its pages count against the container's memory limit). */
 export function memoryVolume(name: string, sizeMiB: number): k8s.Volume {
   return { name, emptyDir: { medium: 'Memory', sizeLimit: mebibytes(sizeMiB) } };
+}
+
+const BINARY_UNITS: Record<string, number> = { '': 1 / 2 ** 20, 'Ki': 1 / 1024, 'Mi': 1, 'Gi': 1024, 'Ti': 1024 ** 2, 'k': 1e3 / 2 ** 20, 'M': 1e6 / 2 ** 20, 'G': 1e9 / 2 ** 20, 'T': 1e12 / 2 ** 20 };
+
+/** A storage Quantity in MiB, rounded up (0 when it is not a plain size such as `512Mi` or `2Gi`). */
+export function quantityMiB(quantity: string): number {
+  const m = quantity.match(/^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T|)$/);
+  return m ? Math.ceil(Number(m[1]) * BINARY_UNITS[m[2]]) : 0;
 }
 
 function probe(action: ProbeAction & ProbeTiming): k8s.Probe {
@@ -246,6 +266,14 @@ export class ComponentWorkload extends Construct {
     this.volumeMounts.push(mount);
   }
 
+  /** Disk-backed emptyDirs count against the pod's ephemeral storage; memory-backed ones against memory. */
+  private ephemeralLimitMiB(): number {
+    const onDisk = this.volumes
+      .filter((v) => v.emptyDir && v.emptyDir.medium !== 'Memory')
+      .map((v) => quantityMiB(String(v.emptyDir?.sizeLimit?.value ?? '0')));
+    return LOG_EPHEMERAL_MIB + onDisk.reduce((a, b) => a + b, 0);
+  }
+
   /** Several replicas: prefer different nodes, so one node's loss leaves the others serving. */
   private spread(): k8s.TopologySpreadConstraint[] | undefined {
     if (replicaRange(this.spec.common.replicas, this.spec.common.autoscaling).min < 2) return undefined;
@@ -272,8 +300,8 @@ export class ComponentWorkload extends Construct {
       env: [...this.env.values()],
       ports: spec.listens ? [{ name: HTTP_PORT_NAME, containerPort: contract.port, protocol: 'TCP' }] : undefined,
       resources: {
-        requests: { cpu: cpu(r.cpuRequestMillis), memory: mebibytes(r.memoryRequestMiB), ...extended },
-        limits: { cpu: cpu(r.cpuLimitMillis), memory: mebibytes(r.memoryLimitMiB), ...extended },
+        requests: { 'cpu': cpu(r.cpuRequestMillis), 'memory': mebibytes(r.memoryRequestMiB), 'ephemeral-storage': mebibytes(r.ephemeralStorageRequestMiB ?? LOG_EPHEMERAL_MIB), ...extended },
+        limits: { 'cpu': cpu(r.cpuLimitMillis), 'memory': mebibytes(r.memoryLimitMiB), 'ephemeral-storage': mebibytes(r.ephemeralStorageLimitMiB ?? this.ephemeralLimitMiB()), ...extended },
       },
       securityContext: restrictedContainerSecurityContext(contract.uid, contract.gid),
       startupProbe: probe(spec.probes.startup),
