@@ -1,0 +1,12 @@
+"""StepFlow Python worker that stays connected (StepFlow 0.12/0.13, gRPC pull).
+
+`python3 -m stepflow_kit_worker` serves the components of the stock stepflow-py worker
+(`python3 -m stepflow_py.worker.main`: the built-in ones such as /udf, plus /echo) with
+the SDK's own gRPC pull worker, restarted in a loop whenever it returns, so the process
+outlives restarts of the StepFlow core. `stepflow_kit_worker.loop.WorkerLoop` is the
+loop itself, for other component servers (the inference image uses it too).
+"""
+
+from .loop import ConfigError, LoopSettings, WorkerLoop
+
+__all__ = ["ConfigError", "LoopSettings", "WorkerLoop"]

@@ -1,0 +1,344 @@
+"""The reconnect loop around stepflow-py's gRPC pull worker (StepFlow 0.12/0.13).
+
+`WorkerLoop.run()` runs the SDK's own worker,
+`stepflow_py.worker.grpc_worker.run_grpc_worker`, again and again in one process:
+
+* The SDK worker returns when the core goes away after a successful session, and when
+  the core stayed unreachable for its 15 connection attempts (2 s apart). Each time,
+  the loop logs the reason at INFO, waits `reconnect_delay` seconds (default 1) and
+  starts it again, for as long as the process lives. A restarted core therefore gets
+  its workers back within a few seconds, without a container restart and without the
+  kubelet's restart back-off.
+* SIGTERM/SIGINT stop the loop at once, also while the worker is idle (the SDK's own
+  handler only takes effect when the next task arrives): the pull stream is closed, no
+  new task is taken, the tasks already pulled may finish for `shutdown_grace` seconds
+  (STEPFLOW_SHUTDOWN_GRACE_SECS, the SDK's setting, default 10), tasks still running
+  then are cancelled (the core re-dispatches them once their heartbeats stop), and
+  `run()` returns 0.
+* With a heartbeat file configured, a task on the same asyncio event loop touches it
+  every `heartbeat_interval` seconds (default 5). A liveness probe that checks the
+  file's age therefore fails when the event loop hangs, and only then: the file is
+  refreshed while the core is down, too.
+
+The loop imports stepflow-py lazily (in `run()`), so this module can be imported in an
+environment without the 0.13 SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("stepflow_kit_worker")
+
+# The SDK's module and function whose log records name the reason its worker returned
+# ("gRPC server went away after successful session ...", "giving up after 15
+# consecutive failures ...").
+SDK_WORKER_LOGGER = "stepflow_py.worker.grpc_worker"
+SDK_WORKER_FUNCTION = "run_grpc_worker"
+# Name of the SDK coroutine that executes one pulled task (claim, run, CompleteTask).
+SDK_TASK_COROUTINE = "handle_task"
+
+DEFAULT_TASKS_URL = "localhost:7837"  # the SDK's default
+DEFAULT_QUEUE_NAME = "python"  # the SDK's default
+DEFAULT_MAX_CONCURRENT = 4
+DEFAULT_SHUTDOWN_GRACE_SECS = 10.0
+DEFAULT_RECONNECT_DELAY_SECS = 1.0
+MAX_RECONNECT_DELAY_SECS = 2.0
+HEARTBEAT_INTERVAL_SECS = 5.0
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the worker cannot use."""
+
+
+def _float_env(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} must be between {low:g} and {high:g}")
+    return value
+
+
+def _int_env(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What the loop needs, read from the same environment variables as the SDK worker."""
+
+    tasks_url: str = DEFAULT_TASKS_URL
+    queue_name: str = DEFAULT_QUEUE_NAME
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_SECS
+    heartbeat_file: str | None = None
+    heartbeat_interval: float = HEARTBEAT_INTERVAL_SECS
+    reconnect_delay: float = DEFAULT_RECONNECT_DELAY_SECS
+
+    @classmethod
+    def from_env(
+        cls, env: dict[str, str] | None = None, default_queue: str = DEFAULT_QUEUE_NAME
+    ) -> LoopSettings:
+        """STEPFLOW_TASKS_URL, STEPFLOW_QUEUE_NAME, STEPFLOW_MAX_CONCURRENT,
+        STEPFLOW_SHUTDOWN_GRACE_SECS, STEPFLOW_KIT_HEARTBEAT_FILE (unset or empty: no
+        heartbeat file) and STEPFLOW_KIT_RECONNECT_DELAY_SECS (0 to 2, default 1)."""
+        env = dict(os.environ if env is None else env)
+        tasks_url = env.get("STEPFLOW_TASKS_URL", "").strip() or DEFAULT_TASKS_URL
+        if "://" in tasks_url or "/" in tasks_url:
+            raise ConfigError(
+                f"STEPFLOW_TASKS_URL={tasks_url!r} must be host:port of the StepFlow core "
+                "(no scheme, no path), e.g. stepflow-core:8080"
+            )
+        heartbeat = env.get("STEPFLOW_KIT_HEARTBEAT_FILE", "").strip() or None
+        if heartbeat is not None and not os.path.isabs(heartbeat):
+            raise ConfigError(f"STEPFLOW_KIT_HEARTBEAT_FILE={heartbeat!r} must be an absolute path")
+        return cls(
+            tasks_url=tasks_url,
+            queue_name=env.get("STEPFLOW_QUEUE_NAME", "").strip() or default_queue,
+            max_concurrent=_int_env(env, "STEPFLOW_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT),
+            shutdown_grace=_float_env(
+                env, "STEPFLOW_SHUTDOWN_GRACE_SECS", DEFAULT_SHUTDOWN_GRACE_SECS, 0, 86400
+            ),
+            heartbeat_file=heartbeat,
+            reconnect_delay=_float_env(
+                env,
+                "STEPFLOW_KIT_RECONNECT_DELAY_SECS",
+                DEFAULT_RECONNECT_DELAY_SECS,
+                0,
+                MAX_RECONNECT_DELAY_SECS,
+            ),
+        )
+
+
+class _LastRecord(logging.Handler):
+    """Keeps the last message the SDK worker's outer loop logged, to name why it
+    returned (its shutdown helper's messages after that say nothing about the why)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.funcName != SDK_WORKER_FUNCTION:
+            return
+        try:
+            self.message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad log call must not break the loop
+            self.message = str(record.msg)
+
+
+def touch(path: str) -> None:
+    """Create the file if needed and set its modification time to now."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.utime(fd)
+    finally:
+        os.close(fd)
+
+
+def in_flight_tasks() -> list[asyncio.Task[Any]]:
+    """The SDK worker's task executions still running on this event loop."""
+    current = asyncio.current_task()
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if t is not current
+        and not t.done()
+        and getattr(t.get_coro(), "__qualname__", "") == SDK_TASK_COROUTINE
+    ]
+
+
+WorkerFactory = Callable[[], Awaitable[None]]
+
+
+class WorkerLoop:
+    """Runs the SDK's gRPC pull worker for `server` until stopped; see the module doc."""
+
+    def __init__(
+        self,
+        server: Any,
+        settings: LoopSettings,
+        *,
+        worker_factory: WorkerFactory | None = None,
+    ) -> None:
+        self.server = server
+        self.settings = settings
+        self._worker_factory = worker_factory
+        self._stop: asyncio.Event | None = None
+        self._stop_reason: str | None = None
+        self._exit_code = 0
+        self.sessions = 0  # how many times the SDK worker was started
+
+    # -- control ------------------------------------------------------------------
+
+    def request_stop(self, reason: str, exit_code: int = 0) -> None:
+        """Stop reconnecting and finish (from the event loop's thread). The first call
+        sets the reason and the exit code of run()."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self._exit_code = exit_code
+            logger.info("%s: stopping; no new tasks, finishing tasks in progress", reason)
+        else:
+            logger.info("%s: already stopping (%s)", reason, self._stop_reason)
+        if self._stop is not None:
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, f"{sig.name} received")
+
+    # -- the parts ----------------------------------------------------------------
+
+    def _start_worker(self) -> Awaitable[None]:
+        if self._worker_factory is not None:
+            return self._worker_factory()
+        from stepflow_py.worker.grpc_worker import run_grpc_worker
+
+        return run_grpc_worker(
+            server=self.server,
+            tasks_url=self.settings.tasks_url,
+            queue_name=self.settings.queue_name,
+            max_concurrent=self.settings.max_concurrent,
+        )
+
+    async def _heartbeat(self) -> None:
+        path = self.settings.heartbeat_file
+        assert path is not None
+        failing = False
+        while True:
+            try:
+                touch(path)
+                if failing:
+                    logger.info("heartbeat file %s is written again", path)
+                failing = False
+            except OSError as exc:
+                if not failing:
+                    logger.error("cannot write the heartbeat file %s: %s", path, exc)
+                failing = True
+            await asyncio.sleep(self.settings.heartbeat_interval)
+
+    async def _drain(self) -> None:
+        """Let the tasks already pulled finish, at most shutdown_grace seconds."""
+        running = in_flight_tasks()
+        if not running:
+            logger.info("no task in progress")
+            return
+        grace = self.settings.shutdown_grace
+        logger.info("waiting up to %.0f s for %d task(s) in progress", grace, len(running))
+        t0 = time.monotonic()
+        _done, pending = await asyncio.wait(running, timeout=grace)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        logger.info(
+            "%d task(s) finished, %d cancelled after %.1f s (the core re-dispatches them)",
+            len(running) - len(pending),
+            len(pending),
+            time.monotonic() - t0,
+        )
+
+    # -- the loop -----------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Serve until request_stop() (SIGTERM/SIGINT); returns the exit code."""
+        self._stop = asyncio.Event()
+        if self._stop_reason is not None:
+            self._stop.set()
+        settings = self.settings
+        if self._worker_factory is None and not self.server.get_components():
+            logger.error("no components registered: nothing to serve")
+            return 2
+        last = _LastRecord()
+        sdk_logger = logging.getLogger(SDK_WORKER_LOGGER)
+        sdk_logger.addHandler(last)
+        heartbeat = None
+        if settings.heartbeat_file is not None:
+            heartbeat = asyncio.create_task(self._heartbeat(), name="stepflow-kit-heartbeat")
+        self._install_signal_handlers()
+        logger.info(
+            "worker loop: STEPFLOW_TASKS_URL=%s STEPFLOW_QUEUE_NAME=%s STEPFLOW_MAX_CONCURRENT=%d "
+            "STEPFLOW_SHUTDOWN_GRACE_SECS=%g heartbeat file %s every %g s, reconnect delay %g s",
+            settings.tasks_url,
+            settings.queue_name,
+            settings.max_concurrent,
+            settings.shutdown_grace,
+            settings.heartbeat_file or "(none)",
+            settings.heartbeat_interval,
+            settings.reconnect_delay,
+        )
+        stop_wait = asyncio.create_task(self._stop.wait(), name="stepflow-kit-stop")
+        try:
+            while not self._stop.is_set():
+                last.message = None
+                self.sessions += 1
+                session = asyncio.create_task(self._start_worker(), name="stepflow-grpc-worker")
+                # The SDK worker installs its own SIGTERM/SIGINT handlers in its first
+                # step (before its first await); let that step run, then put ours back.
+                await asyncio.sleep(0)
+                self._install_signal_handlers()
+                await asyncio.wait({session, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if not session.done():  # stop requested
+                    session.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await session
+                    break
+                exc = None if session.cancelled() else session.exception()
+                if exc is not None:
+                    reason = f"the gRPC worker failed: {type(exc).__name__}: {exc}"
+                    logger.warning("%s", reason, exc_info=exc)
+                elif last.message:
+                    reason = f"the gRPC worker returned after: {last.message}"
+                else:
+                    reason = "the gRPC worker returned"
+                if self._stop.is_set():
+                    break
+                logger.info(
+                    "%s; reconnecting to %s in %g s (session %d)",
+                    reason,
+                    settings.tasks_url,
+                    settings.reconnect_delay,
+                    self.sessions + 1,
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(stop_wait), settings.reconnect_delay)
+            await self._drain()
+        finally:
+            stop_wait.cancel()
+            if heartbeat is not None:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+            sdk_logger.removeHandler(last)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        logger.info("worker loop stopped (%s)", self._stop_reason or "no reason")
+        return self._exit_code

@@ -1,0 +1,291 @@
+"""`python3 -m stepflow_kit_worker` against the real StepFlow core 0.13.0: it serves the
+stock components (/udf), survives restarts of the core in one process, keeps its
+heartbeat file fresh from its event loop, and stops promptly and gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from conftest import (
+    PKG_DIR,
+    RUN_COMPLETED,
+    SLEEP_CODE,
+    Core,
+    add_round_trip,
+    run_flow,
+    served_components,
+    udf_flow,
+    wait_until,
+)
+
+# How soon after the core's return a worker must serve again (the requirement).
+SERVE_AGAIN_WITHIN = 30.0
+
+
+def test_the_sdk_and_core_are_the_contract_ones(contract, sdk_contract):
+    gen = contract["generations"]["0.13"]
+    assert version("stepflow-py") == gen["sdk"]
+    assert version("stepflow-orchestrator") == gen["orchestrator"]
+    assert sdk_contract["workerModule"] == "stepflow_kit_worker"
+
+
+def healthcheck_argv(generation: str = "0.13") -> list[str]:
+    """The exec-form HEALTHCHECK of the image's `runtime-<generation>` stage."""
+    text = (PKG_DIR / "Containerfile").read_text()
+    stage = re.search(
+        rf"^FROM \S+ AS runtime-{re.escape(generation)}\n(.*?)(?=^FROM |\Z)", text, re.M | re.S
+    )
+    assert stage, f"no stage runtime-{generation} in the Containerfile"
+    m = re.search(r"^HEALTHCHECK .*? CMD (\[.*\])\s*$", stage.group(1), re.M)
+    assert m, "no exec-form HEALTHCHECK in the stage"
+    import json
+
+    argv = json.loads(m.group(1))
+    assert argv[0] == "python3"
+    return [sys.executable, *argv[1:]]
+
+
+def healthcheck(heartbeat: Path) -> int:
+    env = {"PATH": "/usr/bin:/bin", "STEPFLOW_KIT_HEARTBEAT_FILE": str(heartbeat)}
+    return subprocess.run(healthcheck_argv(), env=env, capture_output=True).returncode
+
+
+def wait_serving(core: Core, route: str, timeout: float) -> float:
+    """Seconds until the core lists the worker's udf component again."""
+    with core.client(10) as client:
+        return wait_until(lambda: "udf" in served_components(client, route), timeout, "udf")
+
+
+def test_udf_flow_heartbeat_and_sigterm_while_idle(core, worker_factory, sdk_contract, figure):
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory()
+    wait_serving(core, route, 30)
+    assert add_round_trip(core, route) == 42
+    # The stock worker's components, /udf among them (and its /echo).
+    with core.client() as client:
+        assert {"udf", "echo"} <= served_components(client, route)
+
+    # Heartbeat: refreshed about every 5 s; the image's HEALTHCHECK passes on it and
+    # fails once the file is 30 s old or missing.
+    first = worker.heartbeat.stat().st_mtime
+    wait_until(lambda: worker.heartbeat.stat().st_mtime > first + 3, 12, "a heartbeat refresh")
+    assert time.time() - worker.heartbeat.stat().st_mtime < 6
+    assert healthcheck(worker.heartbeat) == 0
+    stale = worker.workdir / "stale.heartbeat"
+    stale.touch()
+    os.utime(stale, (time.time() - 31, time.time() - 31))
+    assert healthcheck(stale) == 1
+    assert healthcheck(worker.workdir / "missing.heartbeat") != 0
+
+    # SIGTERM while idle: the stock worker alone would wait for the next task.
+    t0 = time.monotonic()
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=10) == 0, worker.text()
+    took = time.monotonic() - t0
+    figure("exit after SIGTERM, idle", took)
+    assert took < 3, took
+    assert "SIGTERM received" in worker.text()
+
+
+def test_core_killed_and_restarted_same_process_serves_again(
+    core, worker_factory, sdk_contract, figure
+):
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory()
+    wait_serving(core, route, 30)
+    assert add_round_trip(core, route) == 42
+    for round_ in (1, 2):
+        core.kill()
+        time.sleep(3)
+        core.start()
+        t0 = time.monotonic()
+        took = wait_serving(core, route, SERVE_AGAIN_WITHIN)
+        assert add_round_trip(core, route) == 42
+        figure(f"serving again after the core's return (kill -9, down 3 s, round {round_})", took)
+        figure(
+            f"first flow completed after the core's return (round {round_})",
+            time.monotonic() - t0,
+        )
+        assert worker.alive(), worker.text()
+    assert worker.stop() == 0
+
+
+def test_core_down_longer_than_the_sdk_retries(core, worker_factory, sdk_contract, figure):
+    """stepflow-py 0.13's worker gives up after 15 failed attempts 2 s apart (~30 s) and
+    returns; the stock process would exit there. This one connects again."""
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory()
+    wait_serving(core, route, 30)
+    pid = worker.pid
+    core.kill()
+    wait_until(
+        lambda: "giving up after" in worker.text() and "reconnecting to" in worker.text(),
+        90,
+        "the SDK worker to give up and the loop to reconnect",
+        interval=0.5,
+    )
+    assert worker.alive(), worker.text()
+    # The reconnect is logged at INFO with its reason.
+    lines = [
+        r
+        for r in worker.records()
+        if r.get("logger") == "stepflow_kit_worker" and "reconnecting to" in r["message"]
+    ]
+    assert lines and all(r["level"] == "INFO" for r in lines), lines
+    assert "giving up after 15 consecutive failures" in lines[0]["message"]
+    # Heartbeat stays fresh while the core is away (liveness must not restart workers
+    # that wait for the core).
+    assert time.time() - worker.heartbeat.stat().st_mtime < 6
+    core.start()
+    took = wait_serving(core, route, SERVE_AGAIN_WITHIN)
+    figure("serving again after the core's return (down > 30 s, SDK worker gave up)", took)
+    assert add_round_trip(core, route) == 42
+    assert worker.pid == pid and worker.alive()
+    assert worker.stop() == 0
+
+
+def test_sigterm_during_a_task_lets_it_finish(core, worker_factory, sdk_contract, figure):
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory(STEPFLOW_SHUTDOWN_GRACE_SECS="10")
+    wait_serving(core, route, 30)
+    with core.client(60) as client:
+        flow_id = udf_flow(client, route, SLEEP_CODE, "kit-slow")
+        result: dict = {}
+        run = threading.Thread(
+            target=lambda: result.update(run_flow(client, flow_id, {"secs": 4}, timeout=40))
+        )
+        run.start()
+        wait_until(lambda: "Executing task" in worker.text(), 20, "the task to start")
+        t0 = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=15) == 0, worker.text()
+        took = time.monotonic() - t0
+        run.join(timeout=30)
+    figure("exit after SIGTERM with a 4 s task in progress (grace 10 s)", took)
+    assert result.get("status") == RUN_COMPLETED, result
+    assert result["output"] == {"slept": 4}
+    assert 1 < took < 10, took
+    assert "1 task(s) finished, 0 cancelled" in worker.text()
+
+
+def test_sigterm_grace_bounds_a_long_task(core, worker_factory, sdk_contract, figure):
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory(STEPFLOW_SHUTDOWN_GRACE_SECS="2")
+    wait_serving(core, route, 30)
+    with core.client(60) as client:
+        flow_id = udf_flow(client, route, SLEEP_CODE, "kit-slower")
+        done = threading.Event()
+
+        def submit() -> None:
+            try:
+                run_flow(client, flow_id, {"secs": 60}, timeout=5)
+            except Exception:  # noqa: BLE001 - the run outlives the worker
+                pass
+            done.set()
+
+        threading.Thread(target=submit, daemon=True).start()
+        wait_until(lambda: "Executing task" in worker.text(), 20, "the task to start")
+        t0 = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=15) == 0, worker.text()
+        took = time.monotonic() - t0
+    figure("exit after SIGTERM with a 60 s task in progress (grace 2 s)", took)
+    assert 1.5 < took < 6, took
+    assert "0 task(s) finished, 1 cancelled" in worker.text()
+
+
+def test_a_blocked_event_loop_stops_the_heartbeat(core, worker_factory, sdk_contract):
+    """The heartbeat comes from the worker's event loop: a component that blocks it (a
+    synchronous sleep in a UDF) stops the refreshes, which is what liveness detects."""
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory()
+    wait_serving(core, route, 30)
+    with core.client(60) as client:
+        flow_id = udf_flow(client, route, "__import__('time').sleep(input['secs']) or 1", "kit-b")
+        result: dict = {}
+        run = threading.Thread(
+            target=lambda: result.update(run_flow(client, flow_id, {"secs": 13}, timeout=40))
+        )
+        run.start()
+        wait_until(
+            lambda: time.time() - worker.heartbeat.stat().st_mtime > 10,
+            20,
+            "the heartbeat to go stale while the event loop is blocked",
+        )
+        run.join(timeout=40)
+    assert result.get("status") == RUN_COMPLETED, result
+    # Refreshed again once the loop runs.
+    wait_until(lambda: time.time() - worker.heartbeat.stat().st_mtime < 6, 10, "a fresh heartbeat")
+
+
+def test_sigterm_while_the_core_is_unreachable(tmp_path, contract, sdk_contract, figure):
+    from conftest import Worker, free_port, worker_env
+
+    dead = Core(tmp_path, "python", "python", "/api/v1/health")  # never started
+    dead.port = free_port()
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    worker = Worker(workdir, worker_env(dead, workdir, sdk_contract["routePrefix"]))
+    try:
+        wait_until(lambda: "Reconnecting in 2s" in worker.text(), 30, "a failed connection")
+        assert worker.heartbeat.is_file()
+        t0 = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=10) == 0, worker.text()
+        took = time.monotonic() - t0
+        figure("exit after SIGTERM, core unreachable", took)
+        assert took < 3, took
+    finally:
+        worker.stop()
+
+
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"STEPFLOW_MAX_CONCURRENT": "0"}, "STEPFLOW_MAX_CONCURRENT"),
+        ({"STEPFLOW_MAX_CONCURRENT": "four"}, "STEPFLOW_MAX_CONCURRENT"),
+        ({"STEPFLOW_SHUTDOWN_GRACE_SECS": "-1"}, "STEPFLOW_SHUTDOWN_GRACE_SECS"),
+        ({"STEPFLOW_KIT_RECONNECT_DELAY_SECS": "5"}, "STEPFLOW_KIT_RECONNECT_DELAY_SECS"),
+        ({"STEPFLOW_KIT_HEARTBEAT_FILE": "relative/hb"}, "STEPFLOW_KIT_HEARTBEAT_FILE"),
+        ({"STEPFLOW_TASKS_URL": "http://core:8080"}, "STEPFLOW_TASKS_URL"),
+        ({"STEPFLOW_TRANSPORT": "nats"}, "STEPFLOW_TRANSPORT"),
+    ],
+)
+def test_configuration_errors_exit_2_and_name_the_variable(tmp_path, env, needle):
+    full = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(PKG_DIR),
+        "HOME": str(tmp_path),
+        **env,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "stepflow_kit_worker"],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+
+
+def test_arguments_are_rejected(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "stepflow_kit_worker", "--port", "8081"],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PKG_DIR), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "usage:" in proc.stderr
+
