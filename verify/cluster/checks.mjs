@@ -143,6 +143,15 @@ function intendedWorkloads(obj, workloads) {
 }
 const names = (ws) => (ws.length ? ws.map(ref).join(', ') : '(none)');
 
+// The names the controller gives a workload's pods: a StatefulSet's are
+// <name>-<ordinal> (ordinals from spec.ordinals.start); other workloads' pods get
+// generated names (null: not predictable, and no per-pod DNS record).
+function podNames(w) {
+  if (w.kind !== 'StatefulSet') return null;
+  const start = w.spec.ordinals?.start ?? 0;
+  return [...Array(Math.max(1, w.spec.replicas ?? 1)).keys()].map((i) => `${w.metadata.name}-${start + i}`);
+}
+
 // The Pod a workload controller would create from its template (what the
 // controller adds: StatefulSet PVC volumes, hostname/subdomain, pod labels).
 function podFrom(w, namespace = w.metadata.namespace) {
@@ -152,9 +161,9 @@ function podFrom(w, namespace = w.metadata.namespace) {
   const spec = t.spec;
   let name = `${w.metadata.name}-verify`;
   if (w.kind === 'StatefulSet') {
-    name = `${w.metadata.name}-0`;
+    name = podNames(w)[0];
     labels['statefulset.kubernetes.io/pod-name'] = name;
-    labels['apps.kubernetes.io/pod-index'] = '0';
+    labels['apps.kubernetes.io/pod-index'] = name.slice(w.metadata.name.length + 1);
     labels['controller-revision-hash'] = `${w.metadata.name}-verify`;
     spec.hostname = name;
     if (w.spec.serviceName) spec.subdomain = w.spec.serviceName;
@@ -377,13 +386,35 @@ for (const s of services) {
   }
 }
 
-// 8. StatefulSets: serviceName names an existing headless Service ------------
+// 8. StatefulSets: serviceName names an existing headless Service; every
+// claim template is mounted, and the claim the controller would make from it
+// (<template>-<pod>, with the StatefulSet's selector labels) is admitted.
 for (const sts of byKind('StatefulSet')) {
   const svc = inNs(services, sts.metadata.namespace).find((s) => s.metadata.name === sts.spec.serviceName);
   if (!svc) fail('StatefulSet serviceName is a headless Service', ref(sts), `serviceName "${sts.spec.serviceName}" names no Service in ${sts.metadata.namespace}`);
   else if (svc.spec.clusterIP !== 'None') fail('StatefulSet serviceName is a headless Service', ref(sts), `${ref(svc)} has clusterIP ${svc.spec.clusterIP}, not None`);
   else if (!mapSelectorMatches(svc.spec.selector, podLabels(sts))) fail('StatefulSet serviceName is a headless Service', ref(sts), `${ref(svc)} selector ${fmt(svc.spec.selector)} does not select the StatefulSet's pods ${fmt(podLabels(sts))}`);
-  else pass('StatefulSet serviceName is a headless Service', ref(sts), ref(svc));
+  else pass('StatefulSet serviceName is a headless Service', ref(sts), `${ref(svc)}${svc.spec.publishNotReadyAddresses ? ', publishNotReadyAddresses' : ''}`);
+  const mounted = new Set(allContainers(podTemplate(sts).spec).flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)));
+  const [pod0] = podNames(sts);
+  for (const vct of sts.spec.volumeClaimTemplates ?? []) {
+    const obj = `${ref(sts)} volumeClaimTemplate ${vct.metadata.name}`;
+    if (mounted.has(vct.metadata.name)) pass('claim template is mounted', obj);
+    else fail('claim template is mounted', obj, `no container mounts "${vct.metadata.name}" (mounts: ${[...mounted].join(', ') || 'none'}); the claim would hold nothing`);
+    const claim = {
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+      metadata: {
+        name: `${vct.metadata.name}-${pod0}`, namespace: sts.metadata.namespace,
+        labels: { ...(vct.metadata.labels ?? {}), ...(sts.spec.selector?.matchLabels ?? {}) },
+        ...(vct.metadata.annotations ? { annotations: vct.metadata.annotations } : {}),
+      },
+      spec: vct.spec,
+    };
+    const r = kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(claim));
+    const size = vct.spec?.resources?.requests?.storage;
+    if (r.code === 0 && !r.stderr) pass('claim of the claim template admitted (dry-run=server)', `PersistentVolumeClaim/${sts.metadata.namespace}/${claim.metadata.name} of ${obj}`, `${(vct.spec?.accessModes ?? []).join(',')} ${size ?? '(no size)'}`);
+    else fail('claim of the claim template admitted (dry-run=server)', `PersistentVolumeClaim/${sts.metadata.namespace}/${claim.metadata.name} of ${obj}`, `exit ${r.code}; the server said:\n${r.stderr || r.stdout}`);
+  }
 }
 
 // 9. HPAs: scaleTargetRef -> workload; Utilization metrics have requests -------
@@ -408,6 +439,21 @@ for (const h of byKind('HorizontalPodAutoscaler')) {
   }
   if (problems.length) fail('HPA targets its workload', ref(h), problems.join('\n'));
   else pass('HPA targets its workload', ref(h), `${ref(w)}, replicas ${h.spec.minReplicas ?? 1}..${h.spec.maxReplicas}`);
+}
+
+// 9b. The core (component "core") is a single orchestrator: exactly one
+// replica, and no HPA scales it (its state lives on one pod's claim).
+const SINGLETON_COMPONENTS = ['core'];
+for (const w of workloads) {
+  const comp = firstLabel(labelsOf(w), COMPONENT_LABELS) ?? firstLabel(podLabels(w), COMPONENT_LABELS);
+  if (!SINGLETON_COMPONENTS.includes(comp)) continue;
+  const problems = [];
+  if (w.spec.replicas !== 1) problems.push(`spec.replicas is ${fmt(w.spec.replicas ?? null)} on the server, not 1`);
+  const hpas = inNs(byKind('HorizontalPodAutoscaler'), w.metadata.namespace)
+    .filter((h) => h.spec.scaleTargetRef?.kind === w.kind && h.spec.scaleTargetRef?.name === w.metadata.name);
+  if (hpas.length) problems.push(`scaled by ${names(hpas)} (up to ${Math.max(...hpas.map((h) => h.spec.maxReplicas))} replicas)`);
+  if (problems.length) fail(`${comp} runs exactly one replica, no HPA`, ref(w), problems.join('\n'));
+  else pass(`${comp} runs exactly one replica, no HPA`, ref(w), `${w.kind}, replicas 1`);
 }
 
 // 10. PDBs and NetworkPolicies select the pods of the workload they are for ---
@@ -508,20 +554,59 @@ for (const ing of byKind('Ingress')) {
   if (ing.spec.ingressClassName) note(`${ref(ing)} uses IngressClass "${ing.spec.ingressClassName}" (installed by the ingress controller, not by these manifests)`);
 }
 
-// 12. In-cluster URLs resolve and NetworkPolicies let the traffic through ------
-// URLs of the form http://<service>[.<namespace>[.svc[.cluster.local]]]:<port>
-// found in container command/args/env (the caller is that workload) and in
-// ConfigMaps (the caller is whichever workload of the namespace it is meant
-// for: it must be reachable from at least one workload other than its own).
-const URL_RE = /\bhttps?:\/\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.([a-z0-9]([-a-z0-9]*[a-z0-9])?))?(\.svc(?:\.cluster\.local)?)?:(\d+)/g;
+// 12. In-cluster addresses resolve and NetworkPolicies let the traffic through
+// Addresses found in container command/args/env values and in ConfigMaps:
+//   http(s)://<service>[.<namespace>[.svc[.cluster.local]]]:<port>
+//   [http(s)://]<service>.<namespace>.svc[.cluster.local]:<port>
+//   [http(s)://]<pod>.<service>.<namespace>.svc[.cluster.local]:<port>
+// (the last one: a pod's own DNS name through a headless Service; without a
+// scheme only the fully qualified forms count). Container values are read after
+// Kubernetes' $(VAR) expansion, where a fieldRef metadata.name is the name the
+// controller gives the pod. The caller of an address in a container is that
+// workload; an address a workload gives out for ITSELF (e.g. the core's own
+// URL) is called by the workloads that call it otherwise; an address in a
+// ConfigMap must be reachable from at least one workload other than its own.
+const HOST_LABEL = '[a-z0-9](?:[-a-z0-9]*[a-z0-9])?';
+const ADDR_RE = new RegExp(`(https?://)?(${HOST_LABEL}(?:\\.${HOST_LABEL})*):(\\d+)`, 'g');
+const UNNAMED_POD = 'stepflow-verify-unnamed-pod';
 function serviceUrls(text, defaultNs) {
   const out = [];
-  for (const m of String(text).matchAll(URL_RE)) {
-    const [url, svc, , ns, , svcSuffix, port] = m;
-    if (ns && !svcSuffix && !appliedNs.has(ns)) continue; // an external host name
-    out.push({ url, svc, ns: ns ?? defaultNs, port: Number(port) });
+  text = String(text);
+  for (const m of text.matchAll(ADDR_RE)) {
+    const [url, scheme, host, port] = m;
+    if (!scheme && m.index > 0 && /[-\w./:@$()]/.test(text[m.index - 1])) continue; // inside a longer token
+    let labels = host.split('.');
+    if (labels.length > 3 && labels.slice(-3).join('.') === 'svc.cluster.local') labels = labels.slice(0, -2);
+    const fq = labels.length > 1 && labels.at(-1) === 'svc';
+    if (fq) labels = labels.slice(0, -1);
+    if (!scheme && !fq) continue;
+    if (!fq && labels.length === 2 && !appliedNs.has(labels[1])) continue; // an external host name
+    if (!fq && labels.length > 2) continue; // an external host name
+    if (labels.length === 3) out.push({ url, pod: labels[0], svc: labels[1], ns: labels[2], port: Number(port) });
+    else if (labels.length <= 2) out.push({ url, svc: labels[0], ns: labels[1] ?? defaultNs, port: Number(port) });
+    else out.push({ url, error: `"${host}" is neither <service>.<namespace>.svc nor <pod>.<service>.<namespace>.svc` });
   }
   return out;
+}
+// A container's command, args and env values after $(VAR) expansion (one
+// list per pod name the controller may give the pod).
+function expandedTexts(w, c) {
+  const pods = podNames(w) ?? [UNNAMED_POD];
+  return pods.flatMap((pod) => {
+    const vars = new Map();
+    const expand = (s) => String(s).replace(/\$\$|\$\(([A-Za-z_][-._A-Za-z0-9]*)\)/g, (all, n) => (all === '$$' ? '$' : vars.has(n) ? vars.get(n) : all));
+    const envTexts = [];
+    for (const e of c.env ?? []) {
+      let v;
+      if (e.value !== undefined) v = expand(e.value);
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') v = pod;
+      else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace') v = w.metadata.namespace;
+      if (v === undefined) continue;
+      vars.set(e.name, v);
+      envTexts.push(v);
+    }
+    return [...(c.command ?? []).map(expand), ...(c.args ?? []).map(expand), ...envTexts];
+  });
 }
 const nsLabels = (ns) => ({ 'kubernetes.io/metadata.name': ns, ...labelsOf(nsObj(ns)) });
 function policyTypes(np) {
@@ -550,17 +635,41 @@ function allowed(src, dst, cport) {
   if (!ingOk) why.push(`ingress of ${ref(dst)} denied by ${ing.map(ref).join(', ')}`);
   return why;
 }
-// Resolve a URL to Service -> workload -> container port; returns {error} or {dst, cport, svc}.
+const containerPort = (w, port) => (podTemplate(w).spec.containers ?? []).flatMap((c) => c.ports ?? [])
+  .find((p) => (typeof port === 'number' ? p.containerPort === port : p.name === port));
+// Resolve an address to Service -> workload -> container port; returns {error} or {dst, cport, svc}.
+// Through a headless Service, DNS answers with pod addresses, so the port is the pods' own.
 function resolveUrl(u) {
+  if (u.error) return u;
   const svc = inNs(services, u.ns).find((s) => s.metadata.name === u.svc);
   if (!svc) return { error: `Service "${u.svc}" does not exist in namespace ${u.ns}` };
+  const headless = svc.spec.clusterIP === 'None';
+  const ws = inNs(workloads, u.ns).filter((w) => mapSelectorMatches(svc.spec.selector, podLabels(w)));
+  if (u.pod !== undefined) {
+    // <pod>.<service>: a record exists for a pod whose hostname is <pod> and whose
+    // subdomain is <service>, a headless Service selecting it (a StatefulSet's
+    // pods get both from their name and spec.serviceName).
+    if (!headless) return { error: `${ref(svc)} is not headless (clusterIP ${svc.spec.clusterIP}); "${u.pod}.${u.svc}" has no DNS record` };
+    const owner = ws.find((w) => (w.kind === 'StatefulSet' && w.spec.serviceName === u.svc && podNames(w).includes(u.pod))
+      || (podTemplate(w).spec.hostname === u.pod && podTemplate(w).spec.subdomain === u.svc));
+    if (!owner) {
+      const sts = ws.filter((w) => w.kind === 'StatefulSet');
+      return { error: `no pod "${u.pod}" behind ${ref(svc)}: ${sts.length ? sts.map((w) => `${ref(w)} (serviceName ${w.spec.serviceName}) has pods ${podNames(w).join(', ')}`).join('; ') : `it selects ${names(ws)}, no StatefulSet`}` };
+    }
+    const cport = containerPort(owner, u.port);
+    if (!cport) return { error: `port ${u.port} is not a containerPort of ${ref(owner)}` };
+    return { svc, dst: owner, cport, pod: u.pod };
+  }
+  if (ws.length !== 1) return { error: `${ref(svc)} selects ${ws.length} workloads (${names(ws)})` };
+  if (headless) {
+    const cport = containerPort(ws[0], u.port);
+    if (!cport) return { error: `${ref(svc)} is headless: port ${u.port} must be a containerPort of ${ref(ws[0])}` };
+    return { svc, dst: ws[0], cport };
+  }
   const sp = (svc.spec.ports ?? []).find((p) => p.port === u.port);
   if (!sp) return { error: `${ref(svc)} has no port ${u.port} (ports: ${(svc.spec.ports ?? []).map((p) => p.port).join(', ')})` };
-  const ws = inNs(workloads, u.ns).filter((w) => mapSelectorMatches(svc.spec.selector, podLabels(w)));
-  if (ws.length !== 1) return { error: `${ref(svc)} selects ${ws.length} workloads (${names(ws)})` };
   const tp = sp.targetPort ?? sp.port;
-  const cport = (podTemplate(ws[0]).spec.containers ?? []).flatMap((c) => c.ports ?? [])
-    .find((p) => (typeof tp === 'number' ? p.containerPort === tp : p.name === tp));
+  const cport = containerPort(ws[0], tp);
   if (!cport) return { error: `${ref(svc)} targetPort ${tp} is not a containerPort of ${ref(ws[0])}` };
   return { svc, dst: ws[0], cport };
 }
@@ -570,25 +679,48 @@ const usesDnsAllowed = (w) => {
   return eg.length === 0 || eg.some((np) => (np.spec.egress ?? []).some((r) => rulePortMatches(r.ports, { containerPort: 53, protocol: 'UDP' })
     && ((r.to ?? []).length === 0 || r.to.some((p) => p.namespaceSelector || p.ipBlock))));
 };
+const target_ = (r) => `${ref(r.svc)} -> ${r.pod ? `pod ${r.pod} of ` : ''}${ref(r.dst)}:${r.cport.containerPort}`;
 
+// Every address in every workload, resolved once.
+const calls = workloads.flatMap((w) => {
+  const seen = new Set();
+  return allContainers(podTemplate(w).spec).flatMap((c) => expandedTexts(w, c))
+    .flatMap((t) => serviceUrls(t, w.metadata.namespace))
+    .filter((u) => !seen.has(u.url) && seen.add(u.url))
+    .map((u) => (u.pod === UNNAMED_POD
+      ? { w, u: { ...u, url: u.url.replace(UNNAMED_POD, '<pod name>') }, r: { error: `the host is built from the pod's own metadata.name, but a ${w.kind}'s pods get generated names and no hostname/subdomain: "<pod name>.${u.svc}" has no DNS record` } }
+      : { w, u, r: resolveUrl(u) }));
+});
 for (const w of workloads) {
-  const spec = podTemplate(w).spec;
-  const texts = allContainers(spec).flatMap((c) => [...(c.command ?? []), ...(c.args ?? []), ...(c.env ?? []).map((e) => e.value ?? '')]);
-  const urls = texts.flatMap((t) => serviceUrls(t, w.metadata.namespace));
-  if (urls.length && !usesDnsAllowed(w)) fail('caller may resolve service names (egress UDP/53)', ref(w), `calls ${urls.map((u) => u.url).join(', ')} but no NetworkPolicy egress rule allows DNS (UDP 53)`);
-  for (const u of urls) {
+  const own = calls.filter((c) => c.w === w);
+  const outgoing = own.filter((c) => c.r.dst !== w);
+  if (outgoing.length && !usesDnsAllowed(w)) fail('caller may resolve service names (egress UDP/53)', ref(w), `calls ${outgoing.map((c) => c.u.url).join(', ')} but no NetworkPolicy egress rule allows DNS (UDP 53)`);
+  for (const { u, r } of own) {
     const obj = `${ref(w)} -> ${u.url}`;
-    const r = resolveUrl(u);
     if (r.error) { fail('URL resolves to a workload port', obj, r.error); continue; }
-    const why = allowed(w, r.dst, r.cport);
-    if (why.length) fail('NetworkPolicies allow the call', obj, why.join('\n'));
-    else pass('URL resolves and NetworkPolicies allow the call', obj, `${ref(r.svc)} -> ${ref(r.dst)}:${r.cport.containerPort}`);
+    if (r.dst !== w) {
+      const why = allowed(w, r.dst, r.cport);
+      if (why.length) fail('NetworkPolicies allow the call', obj, why.join('\n'));
+      else pass('URL resolves and NetworkPolicies allow the call', obj, target_(r));
+      continue;
+    }
+    // The workload's own address, given out to its callers.
+    const callers = [...new Set(calls.filter((c) => c.w !== w && c.r.dst === w).map((c) => c.w))];
+    if (callers.length === 0) {
+      const any = inNs(workloads, w.metadata.namespace).filter((x) => x !== w && allowed(x, w, r.cport).length === 0);
+      if (any.length) pass('own address resolves and its callers may reach it', obj, `${target_(r)}, reachable from ${names(any)}`);
+      else fail('own address resolves and its callers may reach it', obj, `${target_(r)}, but NetworkPolicies let no other workload of ${w.metadata.namespace} reach it`);
+      continue;
+    }
+    const problems = callers.flatMap((x) => [...allowed(x, w, r.cport).map((m) => `from ${ref(x)}: ${m}`), ...(usesDnsAllowed(x) ? [] : [`${ref(x)} may not resolve DNS (no NetworkPolicy egress rule allows UDP 53)`])]);
+    if (problems.length) fail('own address resolves and its callers may reach it', obj, `${target_(r)}; its callers ${names(callers)}:\n${problems.join('\n')}`);
+    else pass('own address resolves and its callers may reach it', obj, `${target_(r)}, from ${names(callers)}`);
   }
 }
 const cmKinds = items(kubectlJson(['get', 'configmaps', '--all-namespaces']).json).filter((c) => appliedNs.has(c.metadata.namespace) && c.metadata.name !== 'kube-root-ca.crt');
 for (const cm of cmKinds) {
   const urls = Object.values(cm.data ?? {}).flatMap((t) => serviceUrls(t, cm.metadata.namespace));
-  // [B] the workloads that read this ConfigMap call its URLs by DNS name
+  // the workloads that read this ConfigMap call its URLs by DNS name
   const consumers = inNs(workloads, cm.metadata.namespace).filter((w) => {
     const s = podTemplate(w).spec;
     return (s.volumes ?? []).some((v) => v.configMap?.name === cm.metadata.name
@@ -608,11 +740,11 @@ for (const cm of cmKinds) {
     if (r.error) { fail('URL resolves to a workload port', obj, r.error); continue; }
     const callers = inNs(workloads, cm.metadata.namespace).filter((w) => w !== r.dst && allowed(w, r.dst, r.cport).length === 0);
     if (callers.length) pass('URL resolves and some workload may call it', obj, `${ref(r.dst)}:${r.cport.containerPort} reachable from ${names(callers)}`);
-    else fail('URL resolves and some workload may call it', obj, `${ref(r.svc)} -> ${ref(r.dst)}:${r.cport.containerPort}, but NetworkPolicies let no other workload of ${cm.metadata.namespace} reach it`);
+    else fail('URL resolves and some workload may call it', obj, `${target_(r)}, but NetworkPolicies let no other workload of ${cm.metadata.namespace} reach it`);
   }
 }
 
-// 13. [B] labels on everything ---------------------------------------------
+// 13. labels on everything ---------------------------------------------
 // app=stepflow, component=<core|python-sdk|inference>, environment=<dev|prod>
 // and some app.kubernetes.io/* label on every object the server returned from
 // the apply. component may only be absent on a Namespace and on a

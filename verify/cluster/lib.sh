@@ -27,3 +27,135 @@ parse_versions() {
   [[ ${#out[@]} -gt 0 ]] || die "empty version list"
   echo "${out[*]}"
 }
+
+# --- throw-away etcd + kube-apiserver on 127.0.0.1 (run.sh, upgrade.sh) -------
+# The caller sets WORK (a scratch directory it removes) and stops both servers
+# with stop_servers from its EXIT trap. start_apiserver sets APISERVER_PID,
+# KUBECTL (the kubectl of the server's own version) and KUBECONFIG_FILE.
+WORK=${WORK:-}
+READY_TIMEOUT_S=${READY_TIMEOUT_S:-180}
+ETCD_PID=""
+ETCD_URL=""
+APISERVER_PID=""
+KUBECTL=""
+KUBECONFIG_FILE=""
+
+stop_pid() { # stop_pid PID — TERM, wait up to 10 s, then KILL
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+stop_apiserver() { stop_pid "$APISERVER_PID"; APISERVER_PID=""; }
+stop_servers() { stop_apiserver; stop_pid "$ETCD_PID"; ETCD_PID=""; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# make_pki — a CA, the apiserver's serving certificate for 127.0.0.1, an admin
+# client certificate (O=system:masters is cluster-admin under RBAC) and the
+# service-account signing key pair, in $WORK/pki.
+make_pki() {
+  mkdir -p "$WORK/pki"
+  (
+    cd "$WORK/pki" || exit 1
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+      -subj "/CN=stepflow-verify-ca" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
+      -subj "/CN=kube-apiserver" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -out apiserver.crt -days 2 -extfile apiserver.ext 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
+      -subj "/O=system:masters/CN=stepflow-verify-admin" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' > admin.ext
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -out admin.crt -days 2 -extfile admin.ext 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  )
+}
+
+# start_etcd VERSION — one etcd per run; every cluster state uses its own key prefix.
+start_etcd() {
+  local bin cport pport
+  bin="$(bin_dir etcd "$1")/etcd"
+  cport=$(free_port); pport=$(free_port)
+  ETCD_URL="http://127.0.0.1:$cport"
+  "$bin" --name verify --data-dir "$WORK/etcd" \
+    --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+    --initial-cluster "verify=http://127.0.0.1:$pport" \
+    --log-level warn --unsafe-no-fsync --quota-backend-bytes 2147483648 \
+    > "$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  for _ in $(seq 1 150); do
+    if ! kill -0 "$ETCD_PID" 2>/dev/null; then tail -20 "$WORK/etcd.log" >&2; die "etcd exited during startup (log: $WORK/etcd.log)"; fi
+    if python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1]+"/health",timeout=1)' "$ETCD_URL" 2>/dev/null; then
+      log "etcd $("$bin" --version | sed -n 's/^etcd Version: //p') ready on $ETCD_URL"; return 0
+    fi
+    sleep 0.2
+  done
+  die "etcd did not become healthy in 30 s (log: $WORK/etcd.log)"
+}
+
+# start_apiserver VERSION PREFIX LOGFILE — a kube-apiserver on a free port of
+# 127.0.0.1 whose cluster state is the etcd key prefix PREFIX (a fresh prefix =
+# an empty cluster). Returns 1 (message in $WORK/start-msg) if it does not start.
+start_apiserver() {
+  local v=$1 prefix=$2 logf=$3 port dir t0 pki="$WORK/pki"
+  dir=$(bin_dir kube-apiserver "$v")
+  KUBECTL="$dir/kubectl"
+  port=$(free_port)
+  "$dir/kube-apiserver" \
+    --etcd-servers="$ETCD_URL" --etcd-prefix="$prefix" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$port" \
+    --cert-dir="$WORK/apiserver-certs" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --authorization-mode=RBAC \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --endpoint-reconciler-type=none \
+    > "$logf" 2>&1 &
+  APISERVER_PID=$!
+  KUBECONFIG_FILE="$WORK/kubeconfig-$port"
+  cat > "$KUBECONFIG_FILE" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: verify
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority: $pki/ca.crt
+users:
+- name: admin
+  user:
+    client-certificate: $pki/admin.crt
+    client-key: $pki/admin.key
+contexts:
+- name: verify
+  context: {cluster: verify, user: admin}
+current-context: verify
+KUBECONFIG
+  t0=$(date +%s)
+  for _ in $(seq 1 $((READY_TIMEOUT_S * 2))); do
+    if ! kill -0 "$APISERVER_PID" 2>/dev/null; then
+      APISERVER_PID=""
+      { echo "kube-apiserver $v exited during startup; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
+      return 1
+    fi
+    if "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz >/dev/null 2>&1; then
+      log "kube-apiserver $v ready on 127.0.0.1:$port after $(( $(date +%s) - t0 ))s (etcd prefix $prefix)"
+      return 0
+    fi
+    sleep 0.5
+  done
+  { echo "kube-apiserver $v not ready after ${READY_TIMEOUT_S}s; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
+  return 1
+}
