@@ -45,15 +45,18 @@ describe('dist/', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
-  test('the spec commands find their objects', () => {
+  test('the design document\'s commands, as the README gives them for a StatefulSet core, find their objects', () => {
     const prod = parseAllDocuments(a['prod.yaml'].toString('utf8')).map((d) => d.toJS());
     const dev = parseAllDocuments(a['dev.yaml'].toString('utf8')).map((d) => d.toJS());
-    // kubectl -n stepflow rollout status deployment/stepflow-core
-    expect(prod.some((o) => o.kind === 'Deployment' && o.metadata.name === 'stepflow-core' && o.metadata.namespace === 'stepflow')).toBe(true);
+    const statefulSet = (docs: any[], ns: string, name: string) => docs.find((o) => o.kind === 'StatefulSet' && o.metadata.name === name && o.metadata.namespace === ns);
+    // kubectl -n stepflow rollout status statefulset/stepflow-core
+    expect(statefulSet(prod, 'stepflow', 'stepflow-core')).toBeDefined();
     // kubectl -n stepflow logs -l component=core -f
-    expect(prod.filter((o) => o.kind === 'Deployment' && o.spec.template.metadata.labels.component === 'core')).toHaveLength(1);
-    // kubectl -n stepflow-dev exec -it deploy/dev-stepflow-core -- sh
-    expect(dev.some((o) => o.kind === 'Deployment' && o.metadata.name === 'dev-stepflow-core' && o.metadata.namespace === 'stepflow-dev')).toBe(true);
+    expect(prod.filter((o) => ['Deployment', 'StatefulSet'].includes(o.kind) && o.spec.template.metadata.labels.component === 'core')).toHaveLength(1);
+    // kubectl -n stepflow-dev exec -it dev-stepflow-core-0 -- sh   (the StatefulSet's one pod: <name>-0)
+    expect(statefulSet(dev, 'stepflow-dev', 'dev-stepflow-core').spec.replicas).toBe(1);
+    // the old `deploy/dev-stepflow-core` finds nothing any more
+    expect(dev.filter((o) => o.kind === 'Deployment' && o.metadata.name === 'dev-stepflow-core')).toEqual([]);
   });
 
   test('StepFlowApp writes the same bytes as cdk8s App, validating once', () => {

@@ -59,7 +59,7 @@ describe('the packed npm package, used by another team', () => {
     run('node', ['main.js'], project);
     const docs = parseAllDocuments(fs.readFileSync(path.join(project, 'out', 'staging.yaml'), 'utf8')).map((d) => d.toJS());
     expect(docs[0]).toMatchObject({ kind: 'Namespace', metadata: { name: 'stepflow-staging' } });
-    const core = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'staging-stepflow-core');
+    const core = docs.find((d) => d.kind === 'StatefulSet' && d.metadata.name === 'staging-stepflow-core');
     expect(core.metadata.labels.environment).toBe('staging');
     expect(core.spec.template.spec.containers[0].image).toBe('registry.staging.example.com/ml/stepflow-core:2.3.0');
     expect(core.spec.template.spec.containers[0].env).toContainEqual({ name: 'RUST_LOG', value: 'debug' });

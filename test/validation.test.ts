@@ -1,16 +1,39 @@
 import { Testing } from 'cdk8s';
-import { ModelCacheAccessMode, ModelCacheSharing, StepFlowCore, StepFlowGeneration, StepFlowNamespace } from '../src';
+import { parse } from 'yaml';
+import { ModelCacheAccessMode, ModelCacheSharing, StateStore, StepFlowCore, StepFlowGeneration, StepFlowNamespace } from '../src';
+import { prod } from '../charts/prod';
 import { DEV_PROPS, PROD_PROPS, synth, synthError } from './helpers';
 
 // Each case: GIVEN one invalid input, WHEN synthesized, THEN the error names the construct
 // path, the prop and the value.
 const CASES: [string, Parameters<typeof synthError>[0], RegExp][] = [
   ['zero replicas', { ...DEV_PROPS, core: { replicas: 0 } }, /\[test\/Core\] prop 'replicas' is 0: expected an integer >= 1/],
+  ['an environment variable name the API rejects', { ...DEV_PROPS, inference: { env: { 'MY VAR': 'x' } } }, /\[test\/Inference\] prop 'env' is "MY VAR": expected an environment variable name/],
   ['negative replicas', { ...DEV_PROPS, pythonSdk: { replicas: -2 } }, /\[test\/PythonSdk\] prop 'replicas' is -2/],
-  ['HPA min > max', { ...PROD_PROPS, core: { autoscaling: { minReplicas: 8, maxReplicas: 4 }, replicas: undefined } },
-    /\[test\/Core\] prop 'autoscaling.minReplicas' is 8: must not exceed autoscaling.maxReplicas \(4\)/],
-  ['PDB that blocks every eviction (maxUnavailable 0)', { ...PROD_PROPS, core: { disruptionBudget: { maxUnavailable: 0 } } },
-    /\[test\/Core\] prop 'disruptionBudget.maxUnavailable' is 0: a budget of 0 blocks every voluntary eviction/],
+  ['HPA min > max', { ...PROD_PROPS, pythonSdk: { autoscaling: { minReplicas: 8, maxReplicas: 4 }, replicas: undefined } },
+    /\[test\/PythonSdk\] prop 'autoscaling.minReplicas' is 8: must not exceed autoscaling.maxReplicas \(4\)/],
+  ['PDB that blocks every eviction (maxUnavailable 0)', { ...PROD_PROPS, pythonSdk: { disruptionBudget: { maxUnavailable: 0 } } },
+    /\[test\/PythonSdk\] prop 'disruptionBudget.maxUnavailable' is 0: a budget of 0 blocks every voluntary eviction/],
+  ['in-memory state in a production preset', { ...PROD_PROPS, core: { stateStore: StateStore.inMemory() } },
+    /\[test\/Core\] prop 'stateStore' is "inMemory": production keeps its state: in-memory state loses every flow, run and blob .*; use StateStore.sqlite\(\)/],
+  ['several core replicas', { ...DEV_PROPS, core: { replicas: 3 } },
+    /\[test\/Core\] prop 'replicas' is 3: the core runs as exactly one pod: no StepFlow core that can be had here shares state .*`postgres`.*etcd leases.*every worker connected to every orchestrator.*database URL kept out of the manifests/],
+  ['a core autoscaler', { ...PROD_PROPS, core: { autoscaling: { minReplicas: 1, maxReplicas: 3 } } },
+    /\[test\/Core\] prop 'autoscaling' is \{"minReplicas":1,"maxReplicas":3\}: the core runs as one pod and cannot be autoscaled/],
+  ['a sqlite path outside the claim', { ...DEV_PROPS, core: { stateStore: StateStore.sqlite({ databasePath: '/tmp/stepflow.db' }) } },
+    /\[test\/Core\] prop 'stateStore.databasePath' is "\/tmp\/stepflow.db": the database must lie on the state claim: a file under \/var\/lib\/stepflow\//],
+  ['a sqlite path escaping the claim', { ...DEV_PROPS, core: { stateStore: StateStore.sqlite({ databasePath: '/var/lib/stepflow/../x.db' }) } },
+    /\[test\/Core\] prop 'stateStore.databasePath' is "\/var\/lib\/stepflow\/..\/x.db"/],
+  ['a state store that is not a StateStore (JavaScript callers)', { ...DEV_PROPS, core: { stateStore: { kind: 'postgres' } as any } },
+    /\[test\/Core\] prop 'stateStore' is \{"kind":"postgres"\}: expected StateStore.sqlite\(\{ ... \}\) or StateStore.inMemory\(\)/],
+  ['a worker grace at the pod\'s termination grace', { ...DEV_PROPS, pythonSdk: { shutdownGraceSeconds: 30, terminationGracePeriodSeconds: 30 } },
+    /\[test\/PythonSdk\] prop 'shutdownGraceSeconds' is 30: must stay below terminationGracePeriodSeconds \(30\), or the kubelet kills tasks still draining/],
+  ['0.11 python-sdk replicas above one', { ...prod(StepFlowGeneration.HTTP_PUSH), pythonSdk: { replicas: 3 } },
+    /\[test\/PythonSdk\] prop 'replicas' is 3: StepFlow 0.11 pins the one core to one component-server pod .* replicas above one take no work/],
+  ['0.11 inference autoscaled above one', { ...prod(StepFlowGeneration.HTTP_PUSH), inference: { autoscaling: { minReplicas: 1, maxReplicas: 4 } } },
+    /\[test\/Inference\] prop 'autoscaling.maxReplicas' is 4: StepFlow 0.11 pins the one core/],
+  ['a gRPC-only worker setting in 0.11', { ...DEV_PROPS, generation: StepFlowGeneration.HTTP_PUSH, pythonSdk: { maxConcurrentTasks: 8 } },
+    /\[test\/PythonSdk\] prop 'maxConcurrentTasks' is 8: only gRPC-pull workers \(StepFlowGeneration.GRPC_PULL\) take it/],
   ['PDB minAvailable >= replicas', { ...PROD_PROPS, inference: { disruptionBudget: { minAvailable: 2 } } },
     /\[test\/Inference\] prop 'disruptionBudget.minAvailable' is 2: must be below the replica floor \(2\)/],
   ['GPU in an environment without GPUs', { ...DEV_PROPS, inference: { gpu: { count: 1 } } },
@@ -30,7 +53,7 @@ const CASES: [string, Parameters<typeof synthError>[0], RegExp][] = [
     /\[test\/Core\] prop 'resources.memoryRequestMiB' is 512: must not exceed resources.memoryLimitMiB \(256\)/],
   ['HPA target out of range', { ...PROD_PROPS, pythonSdk: { autoscaling: { minReplicas: 5, maxReplicas: 20, cpuUtilizationPercent: 150 } } },
     /\[test\/PythonSdk\] prop 'autoscaling.cpuUtilizationPercent' is 150: expected an integer from 1 to 100/],
-  ['replicas outside the HPA range', { ...PROD_PROPS, core: { replicas: 12 } }, /\[test\/Core\] prop 'replicas' is 12: is outside the autoscaler's range 3–10/],
+  ['replicas outside the HPA range', { ...PROD_PROPS, pythonSdk: { replicas: 25 } }, /\[test\/PythonSdk\] prop 'replicas' is 25: is outside the autoscaler's range 5–20/],
   ['startup timeout too short for the probe period', { ...DEV_PROPS, inference: { startupTimeoutSeconds: 5 } }, /\[test\/Inference\] prop 'startupTimeoutSeconds' is 5: expected an integer from 10 to 3600/],
 ];
 
@@ -40,7 +63,7 @@ describe('bad input is rejected at synth time', () => {
   });
 
   test('several errors are reported together, one line each', () => {
-    const message = synthError({ ...PROD_PROPS, imageTag: 'latest', ingress: undefined, core: { replicas: 0, autoscaling: undefined } });
+    const message = synthError({ ...PROD_PROPS, imageTag: 'latest', ingress: undefined, core: { replicas: 0 } });
     expect(message).toMatch(/^Validation failed with the following errors:/);
     expect(message).toMatch(/\[test\] prop 'ingress.host'/);
     expect(message).toMatch(/\[test\/Core\] prop 'replicas' is 0/);
@@ -61,7 +84,14 @@ describe('bad input is rejected at synth time', () => {
   });
 
   test('an autoscaler override alone is enough: the preset has no fixed replicas to clash with it', () => {
-    expect(() => synth({ ...PROD_PROPS, core: { autoscaling: { minReplicas: 5, maxReplicas: 8 } } })).not.toThrow();
+    expect(() => synth({ ...PROD_PROPS, pythonSdk: { autoscaling: { minReplicas: 2, maxReplicas: 8 } } })).not.toThrow();
+  });
+
+  test('in-memory state is accepted outside production when asked for explicitly, and then has no claim', () => {
+    const objects = synth({ ...DEV_PROPS, core: { stateStore: StateStore.inMemory() } });
+    const core = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === 'dev-stepflow-core');
+    expect(core.spec.volumeClaimTemplates).toBeUndefined();
+    expect(parse(objects.find((o) => o.kind === 'ConfigMap').data['stepflow-config.yml']).storageConfig).toEqual({ type: 'inMemory' });
   });
 
   test('two component servers on one route are rejected', () => {
