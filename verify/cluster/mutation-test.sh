@@ -1,36 +1,74 @@
 #!/usr/bin/env bash
-# Proves that run.sh can fail, and fails for the right reason: runs it on the
-# hand-made good samples (must pass) and on each deliberately broken variant
-# listed in mutations.json (must fail, and its output must name the broken
-# object / the reason).
+# Proves that the cluster tier (run.sh) fails on broken manifests, and for the right
+# reason. Synthesizes both generations afresh (node lib/main.js --generation 0.11 and
+# --generation 0.13, each into a temp dir; compiles with tsc first if lib/main.js is
+# missing), then for every case in mutations.json breaks one thing in the parsed
+# objects (objects chosen by kind, name suffix and labels; fields by path), writes the
+# file back and requires run.sh --dist on it to FAIL with failures matching the case's
+# `expect`. The unmutated output, written back the same way, must pass. A case whose
+# selector or path matches nothing in the output fails.
 #
-# usage: mutation-test.sh [--versions v1.X.Y[,v1.X.Y...]] [--case NAME]... [--skip-good] [--keep]
-#   --versions kube-apiserver versions to use (default: all in versions.env)
-#   --case     run only the named mutation case(s)
-#   --skip-good  do not run the good samples first
-#   --keep     keep the work directory (mutated manifests and run.sh logs)
-# The last line is "N passed, M failed" (one per version x (good sample set | mutation case)).
+# usage: mutation-test.sh [--fast] [--versions v1.X.Y[,v1.X.Y...]] [--generation 0.11|0.13|both]
+#                         [--case NAME]... [--keep] [--list] [--dry-run]
+#   --fast        the cases marked `fast` in mutations.json, on the first version of
+#                 versions.env only (unless --versions is given): a few minutes
+#   --versions    kube-apiserver versions (default: all of versions.env)
+#   --generation  which synthesized generation(s) to mutate (default: both)
+#   --case        only the named case(s) (repeatable)
+#   --keep        keep the work directory (manifests, mutated copies, run.sh logs)
+#   --list        list the cases and exit
+#   --dry-run     synthesize and apply the mutations, without run.sh: shows that
+#                 every case still applies to the current output (seconds)
+# Each mutated copy holds only the mutated file and is checked with run.sh
+# --only-files (that file alone on an empty cluster), like the unmutated control.
+# The last line is "N passed, M failed" (one per version x (unmutated generation |
+# case x generation)); the exit status is 0 only when all passed, 2 on a usage error.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '11,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+version_list='^v1\.[0-9]+\.[0-9]+(,v1\.[0-9]+\.[0-9]+)*$'
 
-versions=$K8S_VERSIONS_DEFAULT
-cases=()
-skip_good=0
+fast=0
+versions=
+generations="0.11 0.13"
 keep=0
+list=0
+dry_run=0
+cases=()
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --versions) [[ $# -ge 2 && $2 =~ ^v1\.[0-9]+\.[0-9]+(,v1\.[0-9]+\.[0-9]+)*$ ]] || usage; versions=${2//,/ }; shift 2 ;;
-    --case) [[ $# -ge 2 ]] || usage; cases+=("$2"); shift 2 ;;
-    --skip-good) skip_good=1; shift ;;
+    --fast) fast=1; shift ;;
+    --versions) [[ $# -ge 2 && $2 =~ $version_list ]] || usage; versions=${2//,/ }; shift 2 ;;
+    --generation)
+      [[ $# -ge 2 ]] || usage
+      case $2 in 0.11|0.13) generations=$2 ;; both) generations="0.11 0.13" ;; *) usage ;; esac
+      shift 2 ;;
+    --case) [[ $# -ge 2 && -n $2 ]] || usage; cases+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
+    --list) list=1; shift ;;
+    --dry-run) dry_run=1; shift ;;
     -h|--help) usage ;;
-    *) echo "unknown argument: $1" >&2; usage ;;
+    *) echo "mutation-test.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
+if [[ -z $versions ]]; then
+  versions=$K8S_VERSIONS_DEFAULT
+  if [[ $fast -eq 1 ]]; then versions=${versions%% *}; fi
+fi
+
+node=${NODE:-node}
+command -v "$node" >/dev/null || { echo "mutation-test.sh: '$node' not found" >&2; exit 2; }
+args=(--versions "$versions" --generations "$generations")
+[[ $fast -eq 1 ]] && args+=(--fast)
+[[ $dry_run -eq 1 ]] && args+=(--dry-run)
+for c in ${cases[@]+"${cases[@]}"}; do args+=(--case "$c"); done
+if [[ $list -eq 1 ]]; then
+  exec "$node" "$here/mutation-test.mjs" --work /nonexistent "${args[@]}" --list
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/stepflow-mutation.XXXXXX")
 # shellcheck disable=SC2317 # invoked by the EXIT trap
@@ -39,7 +77,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+cd "$root"
+if [[ ! -f lib/main.js ]]; then
+  echo "mutation-test.sh: lib/main.js missing, compiling (npx --no-install tsc -p .)" >&2
+  npx --no-install tsc -p . || { echo "mutation-test.sh: compiling failed (run npm ci first?)"; echo "0 passed, 1 failed"; exit 1; }
+fi
+for g in $generations; do
+  if ! "$node" lib/main.js --generation "$g" --outdir "$work/gen-$g" >"$work/synth-$g.log" 2>&1; then
+    cat "$work/synth-$g.log"
+    echo "mutation-test.sh: synthesizing generation $g failed"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+
 rc=0
-python3 "$here/mutation_test.py" --here "$here" --work "$work" --versions "$versions" \
-  --skip-good "$skip_good" ${cases[@]+"${cases[@]/#/--case=}"} || rc=$?
+"$node" "$here/mutation-test.mjs" --work "$work" "${args[@]}" || rc=$?
 exit "$rc"
