@@ -105,7 +105,7 @@ describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns
       expect(objects.filter((o) => o.kind === 'Service' && o.metadata.name === w.metadata.name)).toEqual([]);
       expect(container.readinessProbe.exec.command.join(' ')).toContain('STEPFLOW_TASKS_URL');
       expect(container.startupProbe.exec.command).toEqual(container.readinessProbe.exec.command);
-      expect(container.livenessProbe.exec.command[2]).toMatch(/os\.stat\(os\.environ\["STEPFLOW_KIT_HEARTBEAT_FILE"\]\)\.st_mtime > 30\)$/);
+      expect(container.livenessProbe.exec.command[2]).toMatch(/os\.stat\(os\.environ\['STEPFLOW_KIT_HEARTBEAT_FILE'\]\)\.st_mtime < 30 else 1\)$/);
       return;
     }
     expect(container.ports).toEqual([{ name: 'http', containerPort: c.port, protocol: 'TCP' }]);

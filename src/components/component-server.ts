@@ -77,7 +77,7 @@ export function coreReachableCommand(): string[] {
  * worker's event loop): the liveness check fails once the file is older than the limit.
  */
 export function heartbeatFreshCommand(): string[] {
-  return ['python3', '-c', `import os, sys, time; sys.exit(time.time() - os.stat(os.environ["${CONTRACT.env.heartbeatFile}"]).st_mtime > ${HEARTBEAT_MAX_AGE_SECONDS})`];
+  return ['python3', '-c', `import os, sys, time; sys.exit(0 if time.time() - os.stat(os.environ['${CONTRACT.env.heartbeatFile}']).st_mtime < ${HEARTBEAT_MAX_AGE_SECONDS} else 1)`];
 }
 
 /** Map our log level to the Python SDK's (logging module names). */

@@ -152,7 +152,9 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
       },
       podAnnotations: () => ({ [CONFIG_CHECKSUM_ANNOTATION]: createHash('sha256').update(this.configText).digest('hex') }),
       initContainers: () => this.initContainers(),
-      terminationGracePeriodSeconds: 30,
+      // stepflow-server 0.13 does not exit on SIGTERM while workers hold a stream open (it
+      // does once they disconnect); its state is on the claim, so a short wait costs nothing.
+      terminationGracePeriodSeconds: 15,
     }, [
       ...envVars({
         [CONTRACT.env.logLevel]: common.logLevel,
