@@ -71,6 +71,7 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 command -v unshare >/dev/null || need_apt+=(util-linux)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v wget >/dev/null || need_apt+=(wget)
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3) # the backup/restore scenario (the core image carries sqlite3)
 # Debian's python3 makes venvs usable by the non-root uids of the manifests.
 base_python=/usr/bin/python3
 if [ ! -x "$base_python" ] || ! "$base_python" -c 'import ensurepip, venv' 2>/dev/null; then

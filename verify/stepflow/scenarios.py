@@ -38,7 +38,7 @@ def role(wl: dict[str, Any]) -> str:
     c = pod_spec(wl)["containers"][0]
     if is_core(c):
         return "core"
-    if module_of(c).startswith("stepflow_py"):
+    if module_of(c).startswith("stepflow_py") or module_of(c) == "stepflow_kit_worker":
         return "python-sdk"
     return c["name"]
 
@@ -466,7 +466,22 @@ def run_all(args: argparse.Namespace, results: Results) -> None:
     try:
         if r.inference_venv is None:
             info("inference: NOT INCLUDED -- no inference venv was given; inference pods cannot be started")
-        for f in files:
-            run_env(r, f)
+        if not getattr(args, "only_resilience", False):
+            for f in files:
+                run_env(r, f)
+        # State, recovery, worker loss, backup/restore: once per generation, on the first
+        # environment file (dev.yaml); see resilience.py.
+        from resilience import run_resilience  # noqa: PLC0415
+        run_resilience(r, files[0])
+        report_ephemeral(r)
     finally:
         r.cleanup()
+
+
+def report_ephemeral(r: Runner) -> None:
+    """The most each container used of its emptyDirs and its log over the tier."""
+    for key, rec in sorted(r.ephemeral.items()):
+        parts = [f"{k} {v} KiB" for k, v in rec.items() if k not in ("readOnlyRootFilesystem",)]
+        print(f"EPHEMERAL: gen {r.generation} {key}: " + "; ".join(parts) +
+              f"; outside volumes: {'0 (read-only root file system)' if rec.get('readOnlyRootFilesystem') else 'NOT MEASURED (root writable)'}",
+              flush=True)

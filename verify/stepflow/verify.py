@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 
 CORE_BINARY = "/usr/local/bin/stepflow-server"
+KIT_WORKER = "stepflow_kit_worker"  # the python-sdk image's worker loop (containers/python-sdk)
 
 # --------------------------------------------------------------------------- results
 
@@ -387,6 +388,8 @@ class Runner:
                 raise SystemExit(f"stepflow-server not found in {self.core_venv}")
             self.core_bin = found[0]
         self.inference_venv = Path(args.inference_venv) if args.inference_venv else None
+        self.kit_dir = Path(os.environ.get("STEPFLOW_VERIFY_KIT_DIR") or
+                            Path(__file__).resolve().parents[2] / "containers" / "python-sdk")
         self.model_dir = Path(args.model_dir) if args.model_dir else None
         # Not under /tmp: the containers get their own /tmp (emptyDir), which would hide it.
         base = Path(args.workdir) if args.workdir else Path.home() / ".cache" / "stepflow-kit" / "stepflow-verify-runs"
@@ -398,6 +401,7 @@ class Runner:
         self.created_dirs: list[Path] = []
         self.generation = args.generation
         self.stop_monitor = threading.Event()
+        self.ephemeral: dict[str, dict[str, Any]] = {}
 
     # ---- rewrites -------------------------------------------------------------------
 
@@ -409,6 +413,21 @@ class Runner:
 
     def host_map(self, services: list[ServicePlan]) -> list[tuple[re.Pattern, ServicePlan]]:
         out = []
+        for sp in services:
+            if sp.obj["spec"].get("clusterIP") != "None":
+                continue
+            # pod DNS names through a headless Service: <pod>.<service>.<namespace>.svc[.cluster.local]
+            for rep in sp.replicas:
+                ports = {}
+                for p in sp.obj["spec"].get("ports") or []:
+                    cport = container_port_by_name(rep.workload, p.get("targetPort", p["port"]))
+                    ports[int(p["port"])] = rep.ports.get(cport, cport)
+                pod = ServicePlan(obj=sp.obj, name=f"{rep.pod_name}.{sp.name}", namespace=sp.namespace,
+                                  replicas=[rep], port_map=ports)
+                names = [f"{pod.name}.{sp.namespace}.svc.cluster.local", f"{pod.name}.{sp.namespace}.svc",
+                         f"{pod.name}.{sp.namespace}"]
+                alt = "|".join(re.escape(n) for n in names)
+                out.append((re.compile(rf"(?:(?<=://)(?:{alt})(?::(\d+))?(?![\w.-])|(?<![\w.-])(?:{alt}):(\d+)(?![\w-]))"), pod))
         for sp in services:
             names = [f"{sp.name}.{sp.namespace}.svc.cluster.local", f"{sp.name}.{sp.namespace}.svc",
                      f"{sp.name}.{sp.namespace}", sp.name]
@@ -583,7 +602,9 @@ class Runner:
                     mounts.append(f"mount --bind {shlex.quote(str(src))} {shlex.quote(mp)} && mount -o remount,bind,ro {shlex.quote(mp)}")
                     continue
                 os.chmod(d, 0o777)
-                mounts.append(f"mount --bind {shlex.quote(str(d))} {shlex.quote(mp)}")
+                # a bind mount inherits the read-only flag of the root remounted above: make it rw
+                mounts.append(f"mount --bind {shlex.quote(str(d))} {shlex.quote(mp)} && "
+                              f"mount -o remount,bind,rw {shlex.quote(mp)}")
             else:
                 raise SystemExit(f"volumeMount {name} has no volume")
             if ro:
@@ -617,6 +638,9 @@ class Runner:
         module = cmd[2] if len(cmd) >= 3 and cmd[1] == "-m" else ""
         if module.startswith("stepflow_py"):
             return "/srv/stepflow-verify/0/bin/python3", [self.core_venv], True
+        if module == KIT_WORKER:
+            # the python-sdk image = stepflow-py + containers/python-sdk (the worker loop module)
+            return "/srv/stepflow-verify/0/bin/python3", [self.core_venv, self.kit_dir], True
         if self.inference_venv is None:
             return None, [], False
         # the inference venv was made by containers/inference from a python under /root: run as root
@@ -635,6 +659,11 @@ class Runner:
                     raise SystemExit(f"{what}: no stand-in image")
                 image_path = os.path.dirname(python) if python else os.path.dirname(str(self.core_bin))
                 envd = self.resolve_env(env, wl, c, rep.pod_name, services, image_path)
+                if self.kit_dir in venvs:
+                    kit = f"/srv/stepflow-verify/{venvs.index(self.kit_dir)}"
+                    self.rewrite(f"{what} env PYTHONPATH (image stand-in: {self.kit_dir} = the image's "
+                                 f"{KIT_WORKER} module)", envd.get("PYTHONPATH", ""), kit)
+                    envd["PYTHONPATH"] = kit
                 argv = self.map_argv(list(c.get("command") or []) + list(c.get("args") or []), envd, what,
                                      python, services, port_rewrites)
                 if not argv:
@@ -663,7 +692,8 @@ class Runner:
                 if not key.startswith("init:"):
                     continue
                 log(f"start init container {p.name}")
-                self.procs.append(p)
+                if p not in self.procs:
+                    self.procs.append(p)
                 p.start()
                 deadline = time.time() + self.args.init_timeout
                 while p.alive() and time.time() < deadline and not self.stop_monitor.is_set():
@@ -681,7 +711,10 @@ class Runner:
             for key, p in rep.containers.items():
                 if key.startswith("main:"):
                     log(f"start container {p.name}: {shlex.join(p.argv)}")
-                    self.procs.append(p)
+                    if p not in self.procs:
+                        self.procs.append(p)
+                    p.stopped = False  # type: ignore[attr-defined]
+                    p.exit_seen = False  # type: ignore[attr-defined]
                     p.start()
 
         t = threading.Thread(target=run, daemon=True)
@@ -707,7 +740,77 @@ class Runner:
                         p.start()
             self.stop_monitor.wait(0.3)
 
+    # ---- deliberate kills and restarts (the scenario's, not counted as exits) ----------------
+
+    def kill(self, p: Proc, sig: int = signal.SIGKILL, grace: float = 15.0) -> tuple[int | None, float]:
+        """Stop a main container on purpose: sig to its process group, wait up to grace seconds
+        (then SIGKILL, like the kubelet at the end of terminationGracePeriodSeconds).
+        Returns (exit status, seconds until it exited)."""
+        self.measure_ephemeral(p)
+        p.stopped = True  # type: ignore[attr-defined]
+        t0 = time.time()
+        if p.popen is None or p.popen.poll() is not None:
+            return (p.popen.returncode if p.popen else None), 0.0
+        try:
+            os.killpg(p.popen.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            rc = p.popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.popen.pid, signal.SIGKILL)
+            rc = p.popen.wait(5)
+        took = time.time() - t0
+        try:  # whatever is left of its process group
+            os.killpg(p.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        log(f"{p.name}: stopped on purpose with signal {sig}: exit {rc} after {took:.1f}s")
+        return rc, took
+
+    def restart(self, p: Proc) -> None:
+        """Start a container again in the same pod (same name, env and volumes): what the kubelet
+        does after the container exits, and what the StatefulSet controller's new pod gets."""
+        p.stopped = False  # type: ignore[attr-defined]
+        p.exit_seen = False  # type: ignore[attr-defined]
+        log(f"start container {p.name} again: {shlex.join(p.argv)}")
+        p.start()
+
+    # ---- ephemeral storage ------------------------------------------------------------------
+
+    def measure_ephemeral(self, p: Proc) -> None:
+        """KiB used in each emptyDir of a running container (du inside its mount namespace) and
+        the size of its log (the kubelet counts container logs as ephemeral storage); the largest
+        value seen per container is kept."""
+        if not hasattr(p, "container") or p.popen is None or p.popen.poll() is not None:
+            return
+        wl = p.replica.workload  # type: ignore[attr-defined]
+        vols = {v["name"]: v for v in pod_spec(wl).get("volumes") or []}
+        key = f"{wl['metadata']['name']}/{p.container['name']}"  # type: ignore[attr-defined]
+        rec = self.ephemeral.setdefault(key, {})
+        for m in p.container.get("volumeMounts") or []:  # type: ignore[attr-defined]
+            v = vols.get(m["name"])
+            if v is None or "emptyDir" not in v:
+                continue
+            try:
+                r = subprocess.run(["nsenter", "-t", str(p.popen.pid), "-m", "--", "du", "-sk", m["mountPath"]],
+                                   capture_output=True, timeout=10)
+                kib = int(r.stdout.split()[0]) if r.returncode == 0 and r.stdout else -1
+            except (subprocess.TimeoutExpired, ValueError, IndexError):
+                kib = -1
+            k = f"emptyDir {m['name']} ({m['mountPath']}, sizeLimit {v['emptyDir'].get('sizeLimit', 'none')})"
+            rec[k] = max(rec.get(k, -1), kib)
+        try:
+            rec["log"] = max(rec.get("log", 0), p.log_path.stat().st_size // 1024)
+        except OSError:
+            pass
+        sc = {**(pod_spec(wl).get("securityContext") or {}), **(p.container.get("securityContext") or {})}  # type: ignore[attr-defined]
+        rec["readOnlyRootFilesystem"] = bool(sc.get("readOnlyRootFilesystem"))
+
     def stop_all(self) -> None:
+        for p in self.procs:
+            if getattr(p, "kind", "") == "main":
+                self.measure_ephemeral(p)
         self.stop_monitor.set()
         for p in reversed(self.procs):
             p.stopped = True  # type: ignore[attr-defined]
@@ -853,6 +956,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--init-timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--only-resilience", action="store_true", help="skip the per-environment checks (development)")
     ap.add_argument("--summary-file", default="")
     ap.add_argument("--workdir", default="", help="parent of the run directory (logs, volumes); not under /tmp")
     args = ap.parse_args()
