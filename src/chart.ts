@@ -10,15 +10,48 @@ import { PropValidator } from './internal/validation';
 import { StepFlowIngress } from './platform/ingress';
 import { StepFlowNamespace } from './platform/namespace';
 import { StepFlowNetworkPolicies } from './platform/network-policies';
-import { ImagePullPolicy, IngressOptions, LogLevel, StepFlowComponentProps, StepFlowGeneration } from './types';
+import { AutoscalingOptions, DisruptionBudgetOptions, GpuOptions, ImagePullPolicy, IngressOptions, LogLevel, StepFlowComponentProps, StepFlowGeneration } from './types';
+import { StepFlowComponent } from './components/component';
+import { TelemetryOptions } from './config/telemetry';
+import { Removable } from './environments';
+import { mergeOptions } from './internal/merge';
+import { ClusterNetworks, NetworkAccess } from './platform/network-access';
 
 /** Props the chart sets itself on every component; not overridable per component. */
 type Placed = 'namespace' | 'namePrefix' | 'environmentName' | 'generation' | 'requirePinnedImage' | 'core' | 'requireDurableState';
 
-/** Per-component overrides of the environment preset. */
-export type CoreOverrides = Omit<StepFlowCoreProps, Placed | 'componentServers'>;
-export type PythonSdkOverrides = Omit<StepFlowPythonSdkProps, Placed>;
-export type InferenceOverrides = Omit<StepFlowInferenceProps, Placed>;
+/** What every per-component override adds to the component's own props. */
+export interface ChartComponentOverrides {
+  /**
+   * Extra traffic this component may receive or send (monitoring in, a database out).
+   * @default - only what StepFlow itself needs
+   */
+  readonly networkAccess?: NetworkAccess;
+}
+
+/**
+ * Overrides of the preset for the core. Nested options merge field by field with the
+ * preset's (`resources`, `telemetry`).
+ */
+export interface CoreOverrides extends Omit<StepFlowCoreProps, Placed | 'componentServers'>, ChartComponentOverrides {}
+
+/** Overrides of the preset for a component server: nested options in part, `false` removes one. */
+export interface PythonSdkOverrides extends Omit<StepFlowPythonSdkProps, Placed | 'autoscaling' | 'disruptionBudget'>, ChartComponentOverrides {
+  /** @default - the preset's autoscaler; `false` removes it, a partial one merges with it */
+  readonly autoscaling?: Removable<AutoscalingOptions>;
+  /** @default - the preset's budget; `false` removes it */
+  readonly disruptionBudget?: DisruptionBudgetOptions | false;
+}
+
+/** Overrides of the preset for inference: nested options in part, `false` removes one. */
+export interface InferenceOverrides extends Omit<StepFlowInferenceProps, Placed | 'autoscaling' | 'disruptionBudget' | 'gpu'>, ChartComponentOverrides {
+  /** @default - the preset's autoscaler; `false` removes it */
+  readonly autoscaling?: Removable<AutoscalingOptions>;
+  /** @default - the preset's budget; `false` removes it */
+  readonly disruptionBudget?: DisruptionBudgetOptions | false;
+  /** @default - the preset's GPUs; `false` runs inference on CPU, a partial one merges with the preset's */
+  readonly gpu?: GpuOptions | false;
+}
 
 /** Props of {@link StepFlowChart}. Everything but `environment` defaults to the preset. */
 export interface StepFlowChartProps {
@@ -39,10 +72,23 @@ export interface StepFlowChartProps {
   /** @default StepFlowGeneration.GRPC_PULL - StepFlow's current release */
   readonly generation?: StepFlowGeneration;
   /**
-   * Publish the core server through a TLS Ingress. Required in production presets.
-   * @default - no Ingress
+   * How the core is reached from outside the cluster: a TLS Ingress with its
+   * authentication, or `false` for none (internal only, or a route the team owns).
+   * Production presets need an explicit choice.
+   * @default - no Ingress (production presets: required)
    */
-  readonly ingress?: IngressOptions;
+  readonly ingress?: IngressOptions | false;
+  /**
+   * Telemetry of every component (log format, OTLP export); a component's own
+   * `telemetry` wins field by field.
+   * @default - the preset's telemetry
+   */
+  readonly telemetry?: TelemetryOptions;
+  /**
+   * The cluster's own address ranges, excluded from the workers' HTTPS egress.
+   * @default - the private and link-local ranges
+   */
+  readonly clusterNetworks?: ClusterNetworks;
   /** @default - the preset's core settings */
   readonly core?: CoreOverrides;
   /** @default - the preset's python-sdk settings */
@@ -71,6 +117,9 @@ export class StepFlowChart extends Chart {
     const env = props.environment.settings;
     const v = new PropValidator(this);
     const generation = props.generation ?? DEFAULT_GENERATION;
+    if (!Object.values(StepFlowGeneration).includes(generation)) {
+      v.fail('generation', generation, `expected one of ${Object.values(StepFlowGeneration).map((g) => `'${g}'`).join(', ')} (StepFlowGeneration)`);
+    }
     const placement = {
       namespace: props.namespace ?? env.namespace,
       namePrefix: props.namePrefix ?? env.namePrefix,
@@ -81,11 +130,12 @@ export class StepFlowChart extends Chart {
     if (imageRegistry === undefined) v.fail('imageRegistry', undefined, `the '${env.name}' environment has no default registry; set imageRegistry (e.g. 'registry.example.com/stepflow')`);
     if (imageTag === undefined) v.fail('imageTag', undefined, `the '${env.name}' environment has no default tag; set imageTag to a release version (e.g. '1.4.2')`);
     if (env.production && props.ingress === undefined) {
-      v.fail('ingress.host', undefined, `the '${env.name}' environment publishes core through a TLS Ingress; set ingress: { host: 'stepflow.example.com' }`);
+      v.fail('ingress', undefined, `the '${env.name}' environment needs an explicit choice of exposure: ingress: { host: 'stepflow.example.com', authentication: IngressAuthentication.external({ url }) }, `
+        + 'or ingress: false (internal only, or a route you own)');
     }
-    const inferenceGpu = props.inference?.gpu ?? env.inference.gpu;
-    if (inferenceGpu && !env.gpuAvailable) {
-      v.fail('inference.gpu', inferenceGpu, `the '${env.name}' environment has no GPUs (gpuAvailable: false); remove gpu to run inference on CPU`);
+    const inferenceProps = mergeOptions<InferenceOverrides>(env.inference, props.inference);
+    if (inferenceProps.gpu && !env.gpuAvailable) {
+      v.fail('inference.gpu', inferenceProps.gpu, `the '${env.name}' environment has no GPUs (gpuAvailable: false); remove gpu to run inference on CPU`);
     }
 
     const shared: StepFlowComponentProps & { generation: StepFlowGeneration; requirePinnedImage: boolean } = {
@@ -97,28 +147,37 @@ export class StepFlowChart extends Chart {
       logLevel: props.logLevel ?? env.logLevel,
       requirePinnedImage: env.production,
     };
+    const telemetry = { ...env.telemetry, ...props.telemetry };
     const coreEndpoint = StepFlowCore.endpoint(placement);
     // StepFlow 0.11: one core pins to one component-server pod, so the preset's scale-out is dropped.
-    const workerScale = generation === StepFlowGeneration.HTTP_PUSH ? { replicas: 1, autoscaling: undefined } : {};
+    const workerScale = generation === StepFlowGeneration.HTTP_PUSH ? { replicas: 1, autoscaling: false as const } : {};
+    /** Preset block, then the generation's scale rule, then the override; shared props and chart-wide telemetry under it. */
+    const componentProps = (preset: object, override: object | undefined, scale: object): Record<string, any> => {
+      const merged = mergeOptions<Record<string, any>>(mergeOptions<Record<string, any>>(preset, scale), override);
+      delete merged.networkAccess;
+      return { ...shared, ...merged, telemetry: { ...telemetry, ...merged.telemetry } };
+    };
 
     this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, environmentName: env.name });
-    this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...shared, ...env.pythonSdk, ...workerScale, ...props.pythonSdk, core: coreEndpoint });
-    this.inference = new StepFlowInference(this, 'Inference', {
-      ...shared,
-      ...env.inference,
-      ...workerScale,
-      ...props.inference,
-      gpu: env.gpuAvailable ? inferenceGpu : props.inference?.gpu,
-      core: coreEndpoint,
-    });
-    this.core = new StepFlowCore(this, 'Core', { ...shared, ...env.core, ...props.core, requireDurableState: env.production });
+    this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...componentProps(env.pythonSdk, props.pythonSdk, workerScale), core: coreEndpoint });
+    this.inference = new StepFlowInference(this, 'Inference', { ...componentProps(env.inference, props.inference, workerScale), core: coreEndpoint });
+    this.core = new StepFlowCore(this, 'Core', { ...componentProps(env.core, props.core, {}), requireDurableState: env.production });
     this.networkPolicies = new StepFlowNetworkPolicies(this, 'NetworkPolicies', {
       ...placement,
       generation,
       core: this.core,
+      clusterNetworks: props.clusterNetworks,
       ingressControllerNamespace: props.ingress ? props.ingress.controllerNamespace ?? 'ingress-nginx' : undefined,
     });
     for (const server of [this.pythonSdk, this.inference]) this.addComponentServer(server);
+    const access: [StepFlowComponent, NetworkAccess | undefined][] = [
+      [this.core, props.core?.networkAccess], [this.pythonSdk, props.pythonSdk?.networkAccess], [this.inference, props.inference?.networkAccess],
+    ];
+    for (const [component, extra] of access) {
+      if (extra) this.networkPolicies.allow(component, extra);
+      const collector = component.telemetryEgress;
+      if (collector) this.networkPolicies.allow(component, { egress: [collector] });
+    }
     if (props.ingress) {
       this.ingress = new StepFlowIngress(this, 'Ingress', { ...props.ingress, ...placement, coreServiceName: this.core.service.name });
     }

@@ -1,25 +1,42 @@
 import { StateStore } from './config/state-store';
+import { LogFormat, TelemetryOptions } from './config/telemetry';
+import { mergeOptions } from './internal/merge';
 import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptions, ImagePullPolicy, LogLevel, ModelCacheOptions } from './types';
 
 /** Defaults of one component in an environment. */
 export interface ComponentDefaults {
-  /** Replicas when no autoscaler owns the workload (with one, its minReplicas is the floor). */
+  /**
+   * Replicas when no autoscaler owns the workload (with one, its minReplicas is the floor).
+   * @default 1
+   */
   readonly replicas?: number;
+  /** @default - no autoscaler */
   readonly autoscaling?: AutoscalingOptions;
+  /** @default - no PodDisruptionBudget */
   readonly disruptionBudget?: DisruptionBudgetOptions;
-  readonly resources?: ComputeResources;
+  /** @default - the component's own defaults */
+  readonly resources?: Partial<ComputeResources>;
+  /** @default - the environment's telemetry */
+  readonly telemetry?: TelemetryOptions;
 }
 
 /** Defaults of the core in an environment (one pod, always: no autoscaler). */
 export interface CoreDefaults {
-  readonly resources?: ComputeResources;
+  /** @default - the core's own defaults */
+  readonly resources?: Partial<ComputeResources>;
+  /** @default StateStore.sqlite() */
   readonly stateStore?: StateStore;
+  /** @default - the environment's telemetry */
+  readonly telemetry?: TelemetryOptions;
 }
 
 /** Defaults of the inference component in an environment. */
 export interface InferenceDefaults extends ComponentDefaults {
+  /** @default - no GPU: CPU inference */
   readonly gpu?: GpuOptions;
+  /** @default 1024 */
   readonly shmSizeMiB?: number;
+  /** @default - 20 GiB per replica, ReadWriteOnce, default StorageClass */
   readonly modelCache?: ModelCacheOptions;
 }
 
@@ -42,11 +59,40 @@ export interface EnvironmentSettings {
   readonly imagePullPolicy: ImagePullPolicy;
   /** Whether the cluster has NVIDIA GPUs; a GPU request in an environment without is an error. */
   readonly gpuAvailable: boolean;
-  /** Production rules: pinned image tags, and an Ingress host is required. */
+  /**
+   * Production rules: pinned image tags, durable core state, and an explicit choice of
+   * exposure (an authenticated Ingress, or `ingress: false`).
+   */
   readonly production: boolean;
+  /**
+   * Telemetry of every component; a component's own block wins field by field.
+   * @default - text logs, no OTLP export
+   */
+  readonly telemetry?: TelemetryOptions;
   readonly core: CoreDefaults;
   readonly pythonSdk: ComponentDefaults;
   readonly inference: InferenceDefaults;
+}
+
+/** An option an override gives in part (the preset keeps its other fields), or `false` to remove it. */
+export type Removable<T> = Partial<T> | false;
+
+/** Overrides of one component block: nested options in part, removable ones with `false`. */
+export interface ComponentDefaultsOverrides extends Omit<ComponentDefaults, 'autoscaling' | 'disruptionBudget'> {
+  readonly autoscaling?: Removable<AutoscalingOptions>;
+  readonly disruptionBudget?: DisruptionBudgetOptions | false;
+}
+
+/** Overrides of the inference block. */
+export interface InferenceDefaultsOverrides extends ComponentDefaultsOverrides, Omit<InferenceDefaults, 'autoscaling' | 'disruptionBudget' | 'gpu'> {
+  readonly gpu?: GpuOptions | false;
+}
+
+/** What `extend` takes: any setting, component blocks in part. */
+export interface EnvironmentOverrides extends Partial<Omit<EnvironmentSettings, 'core' | 'pythonSdk' | 'inference'>> {
+  readonly core?: CoreDefaults;
+  readonly pythonSdk?: ComponentDefaultsOverrides;
+  readonly inference?: InferenceDefaultsOverrides;
 }
 
 /**
@@ -84,6 +130,7 @@ export class StepFlowEnvironment {
     imagePullPolicy: ImagePullPolicy.ALWAYS,
     gpuAvailable: true,
     production: true,
+    telemetry: { logFormat: LogFormat.JSON },
     core: {
       resources: { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 1024 },
       stateStore: StateStore.sqlite({ sizeGiB: 10 }),
@@ -110,15 +157,18 @@ export class StepFlowEnvironment {
 
   private constructor(public readonly settings: EnvironmentSettings) {}
 
-  /** A new preset: these settings, with the given ones replacing them (component blocks merge by field). */
-  public extend(overrides: Partial<EnvironmentSettings>): StepFlowEnvironment {
+  /**
+   * A new preset: these settings with the given ones on top. Component blocks and their
+   * nested options (resources, autoscaling, GPU, model cache, telemetry) merge field by
+   * field; `false` removes an option (`autoscaling: false`, `gpu: false`, `disruptionBudget: false`).
+   */
+  public extend(overrides: EnvironmentOverrides): StepFlowEnvironment {
     const s = this.settings;
     return new StepFlowEnvironment({
-      ...s,
-      ...overrides,
-      core: { ...s.core, ...overrides.core },
-      pythonSdk: { ...s.pythonSdk, ...overrides.pythonSdk },
-      inference: { ...s.inference, ...overrides.inference },
+      ...mergeOptions<EnvironmentSettings>(s, { ...overrides, core: undefined, pythonSdk: undefined, inference: undefined }),
+      core: mergeOptions<CoreDefaults>(s.core, overrides.core),
+      pythonSdk: mergeOptions<ComponentDefaults>(s.pythonSdk, overrides.pythonSdk),
+      inference: mergeOptions<InferenceDefaults>(s.inference, overrides.inference),
     });
   }
 }

@@ -1,3 +1,6 @@
+import { TelemetryOptions } from './config/telemetry';
+import { IngressAuthentication } from './platform/ingress-auth';
+
 /**
  * Public option types shared by the component constructs. Units live in the names of
  * plain numbers (`cpuMillis`, `memoryMiB`, `sizeGiB`, `...Seconds`).
@@ -131,6 +134,12 @@ export interface GpuOptions {
 export interface IngressOptions {
   /** Public host name, e.g. `stepflow.example.com`. */
   readonly host: string;
+  /**
+   * Who may use the core's API, which runs users' code: `IngressAuthentication.external(...)`,
+   * `.clientCertificate(...)`, `.basic(...)`, or `.unauthenticated(UNAUTHENTICATED_ACKNOWLEDGEMENT)`.
+   * There is no default: an Ingress always names its choice.
+   */
+  readonly authentication: IngressAuthentication;
   /** @default 'nginx' */
   readonly className?: string;
   /**
@@ -200,10 +209,19 @@ export interface StepFlowComponentProps {
   readonly autoscaling?: AutoscalingOptions;
   /** @default - no PodDisruptionBudget */
   readonly disruptionBudget?: DisruptionBudgetOptions;
-  /** @default - the component's own defaults */
-  readonly resources?: ComputeResources;
+  /**
+   * Requests and limits; the fields given replace the component's own defaults one by one.
+   * @default - the component's own defaults
+   */
+  readonly resources?: Partial<ComputeResources>;
   /** @default LogLevel.INFO */
   readonly logLevel?: LogLevel;
+  /**
+   * StepFlow's own telemetry: log format, OTLP traces and metrics. The NetworkPolicies
+   * of a StepFlowChart allow egress to the collector.
+   * @default - text logs (production presets: JSON), no OTLP export
+   */
+  readonly telemetry?: TelemetryOptions;
   /**
    * Extra environment variables, added after the ones the construct sets (a name the
    * construct sets is replaced). More can be added later with `addEnv`.

@@ -17,6 +17,12 @@ const CASES = ENVIRONMENTS.flatMap((e) => [PULL, PUSH].map((generation) => ({
   props: e.env === 'prod' ? prod(generation) : { ...e.props, generation },
 })));
 
+/** HTTPS egress reaches the internet, not the cluster's private ranges or link-local metadata endpoints. */
+const OUTSIDE_THE_CLUSTER = [
+  { ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'] } },
+  { ipBlock: { cidr: '::/0', except: ['fd00::/8', 'fe80::/10'] } },
+];
+
 const component = (objects: any[], name: string) => workloads(objects).find((w) => w.metadata.labels.component === name);
 
 describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns, prefix, generation }) => {
@@ -203,7 +209,7 @@ describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns
       expect(p.ingress).toEqual(pull ? undefined : [{ from: [{ podSelector: sel('core') }], ports: [{ protocol: 'TCP', port }] }]);
       expect(p.egress).toEqual([
         { to: [{ podSelector: sel('core') }], ports: [{ protocol: 'TCP', port: 8080 }] },
-        { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+        { to: OUTSIDE_THE_CLUSTER, ports: [{ protocol: 'TCP', port: 443 }] },
       ]);
     }
   });
@@ -343,9 +349,14 @@ describe('prod specifics', () => {
     expect(sts.spec.serviceName).toBe('stepflow-inference-headless');
     expect(find(objects, 'Service', 'stepflow-inference-headless').spec.clusterIP).toBe('None');
   });
-  test('TLS Ingress through cert-manager to the core Service', () => {
+  test('TLS Ingress through cert-manager to the core Service, behind external authentication', () => {
     const ing = find(objects, 'Ingress', 'stepflow');
-    expect(ing.metadata.annotations).toEqual({ 'cert-manager.io/cluster-issuer': 'letsencrypt-prod' });
+    expect(ing.metadata.annotations).toEqual({
+      'cert-manager.io/cluster-issuer': 'letsencrypt-prod',
+      'nginx.ingress.kubernetes.io/auth-url': 'https://auth.example.com/oauth2/auth',
+      'nginx.ingress.kubernetes.io/auth-signin': 'https://auth.example.com/oauth2/start?rd=$escaped_request_uri',
+      'nginx.ingress.kubernetes.io/auth-response-headers': 'X-Auth-Request-User,X-Auth-Request-Email',
+    });
     expect(ing.spec.ingressClassName).toBe('nginx');
     expect(ing.spec.tls).toEqual([{ hosts: ['stepflow.example.com'], secretName: 'stepflow-tls' }]);
     expect(ing.spec.rules[0].http.paths[0].backend).toEqual({ service: { name: 'stepflow-core', port: { name: 'http' } } });
@@ -362,7 +373,7 @@ describe('presets only supply defaults', () => {
   });
   test('extend derives a new environment', () => {
     const staging = StepFlowEnvironment.PROD.extend({ name: 'staging', namespace: 'stepflow-staging', namePrefix: 'stg-', imageRegistry: 'r.example.com', imageTag: '1.0.0' });
-    const objects = synth({ environment: staging, ingress: { host: 'staging.example.com' } });
+    const objects = synth({ environment: staging, ingress: false });
     expect(find(objects, 'StatefulSet', 'stg-stepflow-core').metadata.labels.environment).toBe('staging');
     expect(StepFlowEnvironment.PROD.settings.namespace).toBe('stepflow');
   });

@@ -13,7 +13,7 @@ const run = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args
 
 const CONSUMER = `
 import { App, YamlOutputType } from 'cdk8s';
-import { StepFlowChart, StepFlowEnvironment, LogLevel } from '${pkg.name}';
+import { IngressAuthentication, StepFlowChart, StepFlowEnvironment, LogLevel } from '${pkg.name}';
 
 const staging = StepFlowEnvironment.PROD.extend({
   name: 'staging',
@@ -24,7 +24,10 @@ const staging = StepFlowEnvironment.PROD.extend({
   logLevel: LogLevel.DEBUG,
 });
 const app = new App({ outdir: 'out', outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART });
-new StepFlowChart(app, 'staging', { environment: staging, ingress: { host: 'stepflow.staging.example.com' } });
+new StepFlowChart(app, 'staging', {
+  environment: staging,
+  ingress: { host: 'stepflow.staging.example.com', authentication: IngressAuthentication.basic({ secretName: 'stepflow-users' }) },
+});
 app.synth();
 `;
 

@@ -44,11 +44,11 @@ const CASES: [string, Parameters<typeof synthError>[0], RegExp][] = [
     /\[test\/Inference\] prop 'shmSizeMiB' is 4096: \/dev\/shm counts against the container's memory limit \(resources.memoryLimitMiB = 3072\); use at most 1536/],
   ['several replicas on one ReadWriteOnce claim', { ...PROD_PROPS, inference: { modelCache: { sharing: ModelCacheSharing.SHARED, accessMode: ModelCacheAccessMode.READ_WRITE_ONCE } } },
     /\[test\/Inference\] prop 'modelCache' is .*: 2 replicas cannot share one ReadWriteOnce claim/],
-  ['prod Ingress without a host', { ...PROD_PROPS, ingress: undefined }, /\[test\] prop 'ingress.host' is undefined: the 'prod' environment publishes core through a TLS Ingress/],
+  ['prod with no choice of exposure', { ...PROD_PROPS, ingress: undefined }, /\[test\] prop 'ingress' is undefined: the 'prod' environment needs an explicit choice of exposure: ingress: \{ host: .*authentication.* or ingress: false/],
   ['prod image tagged latest', { ...PROD_PROPS, imageTag: 'latest' }, /\[test\/Core\] prop 'image' is "registry.example.com\/stepflow\/stepflow-core:latest": production images must carry an explicit version tag/],
   ['prod image untagged', { ...PROD_PROPS, inference: { image: 'registry.example.com/stepflow/inference' } }, /\[test\/Inference\] prop 'image' is "registry.example.com\/stepflow\/inference": production images must carry/],
   ['prod without a registry', { ...PROD_PROPS, imageRegistry: undefined }, /\[test\] prop 'imageRegistry' is undefined: the 'prod' environment has no default registry/],
-  ['invalid Ingress host', { ...PROD_PROPS, ingress: { host: 'https://stepflow.example.com/' } }, /\[test\/Ingress\] prop 'ingress.host' is "https:\/\/stepflow.example.com\/": expected a DNS-1123 host name/],
+  ['invalid Ingress host', { ...PROD_PROPS, ingress: { ...(PROD_PROPS.ingress as any), host: 'https://stepflow.example.com/' } }, /\[test\/Ingress\] prop 'ingress.host' is "https:\/\/stepflow.example.com\/": expected a DNS-1123 host name/],
   ['memory request above limit', { ...DEV_PROPS, core: { resources: { cpuRequestMillis: 100, cpuLimitMillis: 200, memoryRequestMiB: 512, memoryLimitMiB: 256 } } },
     /\[test\/Core\] prop 'resources.memoryRequestMiB' is 512: must not exceed resources.memoryLimitMiB \(256\)/],
   ['HPA target out of range', { ...PROD_PROPS, pythonSdk: { autoscaling: { minReplicas: 5, maxReplicas: 20, cpuUtilizationPercent: 150 } } },
@@ -65,7 +65,7 @@ describe('bad input is rejected at synth time', () => {
   test('several errors are reported together, one line each', () => {
     const message = synthError({ ...PROD_PROPS, imageTag: 'latest', ingress: undefined, core: { replicas: 0 } });
     expect(message).toMatch(/^Validation failed with the following errors:/);
-    expect(message).toMatch(/\[test\] prop 'ingress.host'/);
+    expect(message).toMatch(/\[test\] prop 'ingress'/);
     expect(message).toMatch(/\[test\/Core\] prop 'replicas' is 0/);
     expect(message).toMatch(/\[test\/PythonSdk\] prop 'image' is ".*:latest"/);
     expect(message).toMatch(/\[test\/Inference\] prop 'image' is ".*:latest"/);

@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { PluginConfig, PluginRegistration } from '../config/stepflow-config';
+import { LogFormat } from '../config/telemetry';
 import { serviceHost } from '../internal/metadata';
 import { replicaRange } from '../internal/scaling';
 import { ProbeSet, ProbeTiming, ProbeTimings } from '../internal/workload';
@@ -140,6 +141,9 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
   private validateWorker(props: StepFlowComponentServerProps): void {
     const v = this.validator;
     v.integer('terminationGracePeriodSeconds', this.terminationGracePeriodSeconds, 1, 3600);
+    if (this.telemetry.logFormat === LogFormat.TEXT) {
+      v.fail('telemetry.logFormat', LogFormat.TEXT, 'stepflow-py workers always write JSON log lines; leave logFormat unset or LogFormat.JSON');
+    }
     if (this.generation === StepFlowGeneration.GRPC_PULL) {
       if (!props.core) v.fail('core', props.core, 'gRPC-pull workers dial the core server: pass core (e.g. StepFlowCore.endpoint({ namespace, namePrefix }))');
       const grace = props.shutdownGraceSeconds ?? WORKER_DEFAULTS.shutdownGraceSeconds;
@@ -165,7 +169,8 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
     const contract = CONTRACT.components[this.component];
     const env: Record<string, string> = {
       [CONTRACT.env.logLevel]: pythonLogLevel(this.common.logLevel),
-      [CONTRACT.env.serviceName]: this.name,
+      [CONTRACT.env.serviceName]: this.telemetry.serviceName ?? this.name,
+      ...this.workerTelemetryEnv(),
       [CONTRACT.env.home]: CONTRACT.paths.tmp,
       [CONTRACT.env.cacheHome]: CONTRACT.paths.cache,
       [CONTRACT.env.noBytecode]: '1',

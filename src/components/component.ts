@@ -7,6 +7,8 @@ import { ResolvedCommon, resolveCommon } from '../internal/resolve';
 import { PropValidator } from '../internal/validation';
 import { ComponentWorkload, WorkloadSpec } from '../internal/workload';
 import { ComputeResources, StepFlowComponentProps, StepFlowGeneration } from '../types';
+import { LogFormat, TelemetryOptions } from '../config/telemetry';
+import { NetworkAccessRule } from '../platform/network-access';
 
 /** Where a volume added with {@link StepFlowComponent.addVolume} is mounted. */
 export interface VolumeMountOptions {
@@ -29,6 +31,9 @@ export abstract class StepFlowComponent extends Construct {
   /** Labels that select its pods. */
   public readonly selector: Record<string, string>;
 
+  /** The telemetry props as given. */
+  public readonly telemetry: TelemetryOptions;
+
   protected readonly validator: PropValidator;
   protected readonly common: ResolvedCommon;
   private workload?: ComponentWorkload;
@@ -41,6 +46,53 @@ export abstract class StepFlowComponent extends Construct {
     this.namespace = this.common.placement.namespace;
     this.name = resourceName(this.common.placement, CONTRACT.components[component].name);
     this.selector = selectorLabels(this.common.placement, component);
+    this.telemetry = props.telemetry ?? {};
+    this.validateTelemetry();
+  }
+
+  /**
+   * The egress rule to the OTLP collector, when telemetry exports: the namespace named in
+   * the endpoint's host (`<service>.<namespace>.svc`) or the `collector` peer, on its port.
+   */
+  public get telemetryEgress(): NetworkAccessRule | undefined {
+    const endpoint = this.telemetry.otlpEndpoint;
+    if (endpoint === undefined) return undefined;
+    const target = parseEndpoint(endpoint);
+    if (!target) return undefined;
+    const peer = this.telemetry.collector ?? (target.namespace !== undefined ? { namespace: target.namespace } : undefined);
+    return peer ? { peers: [peer], ports: [{ port: target.port }] } : undefined;
+  }
+
+  /** Telemetry env of a StepFlow worker (stepflow-py): it exports traces and metrics together, and always logs JSON lines. */
+  protected workerTelemetryEnv(): Record<string, string> {
+    const t = this.telemetry;
+    if (t.otlpEndpoint === undefined) return {};
+    return {
+      [CONTRACT.env.otlpEndpoint]: t.otlpEndpoint,
+      [CONTRACT.env.traceEnabled]: String((t.tracing ?? true) || (t.metrics ?? true)),
+      // With an endpoint, stepflow-py would send its logs only there: keep them on stderr too (kubectl logs).
+      [CONTRACT.env.logDestination]: 'stderr,otlp',
+    };
+  }
+
+  private validateTelemetry(): void {
+    const v = this.validator;
+    const t = this.telemetry;
+    if (t.logFormat !== undefined && !Object.values(LogFormat).includes(t.logFormat)) {
+      v.fail('telemetry.logFormat', t.logFormat, `expected one of ${Object.values(LogFormat).map((f) => `'${f}'`).join(', ')} (LogFormat)`);
+    }
+    if (t.otlpEndpoint === undefined) {
+      for (const key of ['tracing', 'metrics'] as const) {
+        if (t[key] === true) v.fail(`telemetry.${key}`, true, 'exporting needs telemetry.otlpEndpoint (e.g. http://otel-collector.observability.svc:4317)');
+      }
+      return;
+    }
+    const target = parseEndpoint(t.otlpEndpoint);
+    if (!target) {
+      v.fail('telemetry.otlpEndpoint', t.otlpEndpoint, 'expected an http(s) URL with a host and an optional port, e.g. http://otel-collector.observability.svc:4317');
+    } else if (target.namespace === undefined && t.collector === undefined) {
+      v.fail('telemetry.collector', undefined, `the NetworkPolicies cannot tell where '${target.host}' runs: set telemetry.collector (its namespace and pod labels, or a cidr), or use an in-cluster Service name <service>.<namespace>.svc`);
+    }
   }
 
   /** Every Kubernetes object this component creates. */
@@ -74,6 +126,16 @@ export abstract class StepFlowComponent extends Construct {
     if (!this.workload) throw new Error(`${this.node.path}: the component's objects are not built yet`);
     return this.workload;
   }
+}
+
+/** Host, port and (for `<service>.<namespace>.svc[.<domain>]`) namespace of an http(s) endpoint. */
+function parseEndpoint(endpoint: string): { host: string; port: number; namespace?: string } | undefined {
+  const m = endpoint.match(/^(https?):\/\/([a-z0-9.-]+)(?::(\d{1,5}))?\/?$/i);
+  if (!m) return undefined;
+  const port = m[3] !== undefined ? Number(m[3]) : m[1].toLowerCase() === 'https' ? 443 : 80;
+  if (port < 1 || port > 65535) return undefined;
+  const service = m[2].toLowerCase().match(/^[a-z0-9-]+\.([a-z0-9-]+)\.svc(\..+)?$/);
+  return { host: m[2], port, namespace: service?.[1] };
 }
 
 /** `{ name, value }` pairs from a record, in its order. */

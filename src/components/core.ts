@@ -4,6 +4,7 @@ import { createHash } from 'crypto';
 import * as k8s from '../../imports/k8s';
 import { CONFIG_FILE_PATH, CONTRACT } from '../contract';
 import { StateStore, StateStoreKind } from '../config/state-store';
+import { LogFormat } from '../config/telemetry';
 import { StepFlowConfigDocument, StorageConfig, renderConfig } from '../config/stepflow-config';
 import { installationLabels, resourceName, serviceHost } from '../internal/metadata';
 import { PLACEMENT_DEFAULTS } from '../internal/resolve';
@@ -160,6 +161,7 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
         [CONTRACT.env.logLevel]: common.logLevel,
         [CONTRACT.env.rustLog]: common.logLevel,
         ...(common.logLevel === LogLevel.DEBUG ? { [CONTRACT.env.rustBacktrace]: '1' } : {}),
+        ...this.telemetryEnv(),
       }),
       // The pod name: stable across restarts, so a restarted core recovers the runs it owned.
       { name: CONTRACT.env.orchestratorId, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
@@ -192,6 +194,19 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
   /** The config as the YAML text in the ConfigMap. */
   public get configText(): string {
     return Yaml.stringify(this.config);
+  }
+
+  /** The core's telemetry flags: log format always, OTLP export when an endpoint is set. */
+  private telemetryEnv(): Record<string, string> {
+    const t = this.telemetry;
+    return {
+      [CONTRACT.env.logFormat]: t.logFormat ?? LogFormat.TEXT,
+      ...(t.otlpEndpoint !== undefined ? {
+        [CONTRACT.env.otlpEndpoint]: t.otlpEndpoint,
+        [CONTRACT.env.traceEnabled]: String(t.tracing ?? true),
+        [CONTRACT.env.metricsEnabled]: String(t.metrics ?? true),
+      } : {}),
+    };
   }
 
   private get storageConfig(): StorageConfig {

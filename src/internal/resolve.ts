@@ -50,7 +50,7 @@ export function resolveCommon(v: PropValidator, component: ComponentId, props: S
     replicas: props.replicas ?? 1,
     autoscaling: props.autoscaling,
     disruptionBudget: props.disruptionBudget,
-    resources: props.resources ?? defaultResources,
+    resources: { ...defaultResources, ...props.resources },
     logLevel: props.logLevel ?? LogLevel.INFO,
     env: { ...props.env },
   };

@@ -13,6 +13,9 @@ export function replicaRange(replicas: number, autoscaling?: AutoscalingOptions)
 export function validateScaling(v: PropValidator, replicas: number, autoscaling?: AutoscalingOptions, pdb?: DisruptionBudgetOptions): void {
   v.integer('replicas', replicas, 1);
   if (autoscaling) {
+    for (const key of ['minReplicas', 'maxReplicas'] as const) {
+      if (autoscaling[key] === undefined) v.fail(`autoscaling.${key}`, undefined, 'an autoscaler needs minReplicas and maxReplicas (the preset has no autoscaler to merge with)');
+    }
     const okMin = v.integer('autoscaling.minReplicas', autoscaling.minReplicas, 1);
     const okMax = v.integer('autoscaling.maxReplicas', autoscaling.maxReplicas, 1);
     if (okMin && okMax && autoscaling.minReplicas > autoscaling.maxReplicas) {

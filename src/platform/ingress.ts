@@ -2,9 +2,10 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { Placement, installationLabels, resourceName } from '../internal/metadata';
-import { PropValidator } from '../internal/validation';
+import { DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH, PropValidator } from '../internal/validation';
 import { HTTP_PORT_NAME } from '../internal/workload';
 import { IngressOptions } from '../types';
+import { IngressAuthKind, IngressAuthentication, UNAUTHENTICATED_ACKNOWLEDGEMENT } from './ingress-auth';
 
 /** Props of {@link StepFlowIngress}. */
 export interface StepFlowIngressProps extends IngressOptions {
@@ -18,7 +19,47 @@ export interface StepFlowIngressProps extends IngressOptions {
 /** cert-manager's annotation that names the ClusterIssuer. */
 export const CLUSTER_ISSUER_ANNOTATION = 'cert-manager.io/cluster-issuer';
 
-/** TLS Ingress in front of the core server; cert-manager issues the certificate. */
+const URL_PATTERN = /^https?:\/\/[^\s/$.?#][^\s]*$/;
+
+function validateAuthentication(v: PropValidator, auth: IngressAuthentication | undefined): void {
+  if (!(auth instanceof IngressAuthentication)) {
+    v.fail('ingress.authentication', auth, 'the core\'s API runs users\' code: choose IngressAuthentication.external({ url }), .clientCertificate({ caSecretName }), .basic({ secretName }), '
+      + 'or .unauthenticated(UNAUTHENTICATED_ACKNOWLEDGEMENT); for no public entry point at all, set ingress: false');
+    return;
+  }
+  const o = auth.options;
+  switch (auth.kind) {
+    case IngressAuthKind.EXTERNAL:
+      for (const key of ['url', 'signinUrl']) {
+        const value = o[key];
+        if ((key === 'url' || value !== undefined) && (typeof value !== 'string' || !URL_PATTERN.test(value))) {
+          v.fail(`ingress.authentication.${key}`, value, 'expected an absolute http(s) URL of the auth service, e.g. https://auth.example.com/oauth2/auth');
+        }
+      }
+      break;
+    case IngressAuthKind.CLIENT_CERTIFICATE:
+      v.integer('ingress.authentication.verifyDepth', o.verifyDepth as number, 1, 10);
+      validateSecretName(v, o.secretName);
+      break;
+    case IngressAuthKind.BASIC:
+      validateSecretName(v, o.secretName);
+      if (typeof o.realm !== 'string' || o.realm.trim() === '' || o.realm.includes('"')) v.fail('ingress.authentication.realm', o.realm, 'expected a non-empty realm without double quotes');
+      break;
+    case IngressAuthKind.NONE:
+      if (o.acknowledgement !== UNAUTHENTICATED_ACKNOWLEDGEMENT) {
+        v.fail('ingress.authentication', o.acknowledgement, `publishing the core without authentication needs the exact acknowledgement '${UNAUTHENTICATED_ACKNOWLEDGEMENT}' (UNAUTHENTICATED_ACKNOWLEDGEMENT)`);
+      }
+      break;
+  }
+}
+
+function validateSecretName(v: PropValidator, name: unknown): void {
+  if (typeof name !== 'string' || name.length > MAX_SUBDOMAIN_LENGTH || !DNS1123_SUBDOMAIN.test(name)) {
+    v.fail('ingress.authentication.secretName', name, 'expected the name of a Secret in the installation\'s namespace (a DNS-1123 subdomain)');
+  }
+}
+
+/** TLS Ingress in front of the core server; cert-manager issues the certificate; the authentication the props name. */
 export class StepFlowIngress extends Construct {
   public readonly apiObject: k8s.KubeIngress;
   public readonly host: string;
@@ -31,12 +72,17 @@ export class StepFlowIngress extends Construct {
     v.hostName('ingress.host', props.host);
     const tlsSecretName = props.tlsSecretName ?? resourceName(placement, 'stepflow-tls');
     v.dnsLabel('ingress.tlsSecretName', tlsSecretName);
+    const auth = props.authentication;
+    validateAuthentication(v, auth);
     this.apiObject = new k8s.KubeIngress(this, 'Resource', {
       metadata: {
         name: resourceName(placement, 'stepflow'),
         namespace: props.namespace,
         labels: { ...installationLabels(placement), [CONTRACT.labels.component]: 'core' },
-        annotations: { [CLUSTER_ISSUER_ANNOTATION]: props.clusterIssuer ?? 'letsencrypt-prod' },
+        annotations: {
+          [CLUSTER_ISSUER_ANNOTATION]: props.clusterIssuer ?? 'letsencrypt-prod',
+          ...(auth instanceof IngressAuthentication ? auth.annotations(props.namespace) : {}),
+        },
       },
       spec: {
         ingressClassName: props.className ?? 'nginx',

@@ -6,6 +6,8 @@ import { IComponentServer } from '../components/common';
 import { Placement, installationLabels, resourceName } from '../internal/metadata';
 import { PropValidator } from '../internal/validation';
 import { StepFlowGeneration } from '../types';
+import { cidrFamily } from '../internal/cidr';
+import { CLUSTER_NETWORK_DEFAULTS, ClusterNetworks, NetworkAccess, NetworkAccessRule, NetworkPeer } from './network-access';
 
 /** Props of {@link StepFlowNetworkPolicies}. */
 export interface StepFlowNetworkPoliciesProps {
@@ -26,6 +28,11 @@ export interface StepFlowNetworkPoliciesProps {
    * @default - no ingress traffic is allowed (reach core with `kubectl port-forward`)
    */
   readonly ingressControllerNamespace?: string;
+  /**
+   * The cluster's own address ranges, excluded from the workers' HTTPS egress.
+   * @default - the private and link-local ranges (see ClusterNetworks)
+   */
+  readonly clusterNetworks?: ClusterNetworks;
   /**
    * Namespace of the cluster DNS pods.
    * @default 'kube-system'
@@ -59,10 +66,13 @@ export class StepFlowNetworkPolicies extends Construct {
   private readonly push: boolean;
   private readonly core: StepFlowNetworkPoliciesProps['core'];
   private readonly servers: IComponentServer[] = [];
+  private readonly extra = new Map<string, { ingress: k8s.NetworkPolicyIngressRule[]; egress: k8s.NetworkPolicyEgressRule[] }>();
+  private readonly validator: PropValidator;
+  private readonly outside: k8s.NetworkPolicyPeer[];
 
   constructor(scope: Construct, id: string, props: StepFlowNetworkPoliciesProps) {
     super(scope, id);
-    const v = new PropValidator(this);
+    const v = this.validator = new PropValidator(this);
     if (props.ingressControllerNamespace !== undefined) v.dnsLabel('ingressControllerNamespace', props.ingressControllerNamespace);
     const dnsNamespace = props.dnsNamespace ?? 'kube-system';
     v.dnsLabel('dnsNamespace', dnsNamespace);
@@ -70,6 +80,7 @@ export class StepFlowNetworkPolicies extends Construct {
     this.push = props.generation === StepFlowGeneration.HTTP_PUSH;
     this.core = props.core;
     const core = props.core;
+    this.outside = this.internetPeers(props.clusterNetworks ?? {});
 
     this.policy('DefaultDeny', resourceName(this.placement, 'stepflow-default-deny'), {}, ['Ingress', 'Egress'], {});
     this.policy('AllowDns', resourceName(this.placement, 'stepflow-allow-dns'), { [CONTRACT.labels.app]: CONTRACT.app }, ['Egress'], {
@@ -107,9 +118,81 @@ export class StepFlowNetworkPolicies extends Construct {
       ingress: () => ingress,
       egress: () => [
         { to: [{ podSelector: { matchLabels: core.selector } }], ports: [tcp(core.port)] },
-        { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }], ports: [tcp(HTTPS_PORT)] },
+        { to: this.outside, ports: [tcp(HTTPS_PORT)] },
       ],
     });
+  }
+
+  /**
+   * Let more traffic reach or leave one component's pods (`core`, or a component server
+   * by its name): a monitoring namespace in, a database or an internal API out.
+   */
+  public allow(target: { readonly name: string }, access: NetworkAccess): void {
+    const rules = this.extra.get(target.name) ?? { ingress: [], egress: [] };
+    this.extra.set(target.name, rules);
+    (access.ingress ?? []).forEach((r, i) => rules.ingress.push({ from: this.peers(r, `ingress[${i}]`), ...this.ports(r, `ingress[${i}]`) }));
+    (access.egress ?? []).forEach((r, i) => rules.egress.push({ to: this.peers(r, `egress[${i}]`), ...this.ports(r, `egress[${i}]`) }));
+  }
+
+  /** Anywhere but the cluster's own ranges, per address family. */
+  private internetPeers(networks: ClusterNetworks): k8s.NetworkPolicyPeer[] {
+    const excluded = [...new Set([
+      ...(networks.podCidrs ?? CLUSTER_NETWORK_DEFAULTS.podCidrs),
+      ...(networks.serviceCidrs ?? CLUSTER_NETWORK_DEFAULTS.serviceCidrs),
+      ...(networks.apiServerCidrs ?? CLUSTER_NETWORK_DEFAULTS.apiServerCidrs),
+    ])];
+    for (const cidr of excluded) {
+      if (cidrFamily(cidr) === undefined) this.validator.fail('clusterNetworks', cidr, 'expected an IPv4 or IPv6 CIDR such as 10.42.0.0/16 or fd00::/8');
+    }
+    const of = (family: 4 | 6) => excluded.filter((c) => cidrFamily(c) === family);
+    return [
+      { ipBlock: { cidr: '0.0.0.0/0', ...(of(4).length ? { except: of(4) } : {}) } },
+      { ipBlock: { cidr: '::/0', ...(of(6).length ? { except: of(6) } : {}) } },
+    ];
+  }
+
+  private peers(rule: NetworkAccessRule, where: string): k8s.NetworkPolicyPeer[] {
+    if (!Array.isArray(rule.peers) || rule.peers.length === 0) {
+      this.validator.fail(`networkAccess.${where}.peers`, rule.peers, 'name at least one peer (pods by labels, namespaces, or a cidr)');
+      return [];
+    }
+    return rule.peers.map((p, i) => this.peer(p, `networkAccess.${where}.peers[${i}]`));
+  }
+
+  private peer(p: NetworkPeer, prop: string): k8s.NetworkPolicyPeer {
+    const v = this.validator;
+    if (p.cidr !== undefined) {
+      if (p.namespace !== undefined || p.namespaceLabels !== undefined || p.podLabels !== undefined) {
+        v.fail(prop, p, 'a peer is either an address range (cidr) or pods (namespace, namespaceLabels, podLabels), not both');
+      }
+      const family = cidrFamily(p.cidr);
+      if (family === undefined) v.fail(`${prop}.cidr`, p.cidr, 'expected an IPv4 or IPv6 CIDR such as 10.20.0.0/16');
+      for (const e of p.except ?? []) {
+        if (cidrFamily(e) !== family) v.fail(`${prop}.except`, e, `expected a CIDR of the same family inside ${p.cidr}`);
+      }
+      return { ipBlock: { cidr: p.cidr, ...(p.except?.length ? { except: p.except } : {}) } };
+    }
+    if (p.namespace === undefined && p.namespaceLabels === undefined && p.podLabels === undefined) {
+      v.fail(prop, p, 'name pods (podLabels), namespaces (namespace, namespaceLabels) or an address range (cidr)');
+    }
+    if (p.namespace !== undefined) v.dnsLabel(`${prop}.namespace`, p.namespace);
+    const namespaceLabels = { ...p.namespaceLabels, ...(p.namespace !== undefined ? { [NAMESPACE_NAME_LABEL]: p.namespace } : {}) };
+    return {
+      ...(Object.keys(namespaceLabels).length > 0 ? { namespaceSelector: { matchLabels: namespaceLabels } } : {}),
+      ...(p.podLabels !== undefined ? { podSelector: { matchLabels: p.podLabels } } : {}),
+    };
+  }
+
+  private ports(rule: NetworkAccessRule, where: string): { ports?: k8s.NetworkPolicyPort[] } {
+    if (rule.ports === undefined) return {};
+    return {
+      ports: rule.ports.map((p, i) => {
+        this.validator.integer(`networkAccess.${where}.ports[${i}].port`, p.port, 1, 65535);
+        const protocol = p.protocol ?? 'TCP';
+        if (!['TCP', 'UDP', 'SCTP'].includes(protocol)) this.validator.fail(`networkAccess.${where}.ports[${i}].protocol`, protocol, "expected 'TCP', 'UDP' or 'SCTP'");
+        return { protocol, port: k8s.IntOrString.fromNumber(p.port) };
+      }),
+    };
   }
 
   /**
@@ -128,8 +211,8 @@ export class StepFlowNetworkPolicies extends Construct {
       spec: {
         podSelector: Object.keys(podLabels).length > 0 ? { matchLabels: podLabels } : {},
         policyTypes,
-        ingress: Lazy.any({ produce: () => nonEmpty(rules.ingress?.()) }),
-        egress: Lazy.any({ produce: () => nonEmpty(rules.egress?.()) }),
+        ingress: Lazy.any({ produce: () => nonEmpty([...rules.ingress?.() ?? [], ...this.extra.get(name)?.ingress ?? []]) }),
+        egress: Lazy.any({ produce: () => nonEmpty([...rules.egress?.() ?? [], ...this.extra.get(name)?.egress ?? []]) }),
       },
     }));
   }

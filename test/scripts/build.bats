@@ -12,10 +12,12 @@ setup() {
     use_stubs buildctl
     CACHE="${HOME}/.cache/stepflow-kit/buildkit"
     ARGS_COMMON="--opt build-arg:IMAGE_REVISION=${VCS_REF} --opt build-arg:IMAGE_CREATED=${BUILD_DATE}"
-    # The command line of `build.sh core` with every default.
-    CORE="buildctl build --frontend dockerfile.v0 --local context=${ROOT}/containers/core --local dockerfile=${ROOT}/containers/core --opt filename=Containerfile --opt target=runtime --opt platform=linux/amd64 --opt build-arg:IMAGE_TITLE=stepflow-core --opt build-arg:IMAGE_VERSION=latest ${ARGS_COMMON} --opt build-arg:STEPFLOW_PORT=8080 --opt build-arg:STEPFLOW_UID=1001 --opt build-arg:STEPFLOW_GID=1001 --opt build-arg:STEPFLOW_ORCHESTRATOR_VERSION=0.11.1 --opt build-arg:STEPFLOW_SERVER_SOURCE=release --output type=image,name=localhost:5000/stepflow-core:latest,push=false --export-cache type=local,dest=${CACHE}/stepflow-core,mode=max"
-    SDK="buildctl build --frontend dockerfile.v0 --local context=${ROOT}/containers/python-sdk --local dockerfile=${ROOT}/containers/python-sdk --opt filename=Containerfile --opt target=runtime --opt platform=linux/amd64 --opt build-arg:IMAGE_TITLE=stepflow-python-sdk --opt build-arg:IMAGE_VERSION=latest ${ARGS_COMMON} --opt build-arg:STEPFLOW_PORT=8081 --opt build-arg:STEPFLOW_UID=65532 --opt build-arg:STEPFLOW_GID=65532 --opt build-arg:STEPFLOW_PY_VERSION=0.11.0 --opt build-arg:STEPFLOW_PY_EXTRAS=http --output type=image,name=localhost:5000/stepflow-python-sdk:latest,push=false --export-cache type=local,dest=${CACHE}/stepflow-python-sdk,mode=max"
-    INFERENCE="buildctl build --frontend dockerfile.v0 --local context=${ROOT}/containers/inference --local dockerfile=${ROOT}/containers/inference --opt filename=Containerfile --opt target=runtime --opt platform=linux/amd64 --opt build-arg:IMAGE_TITLE=stepflow-inference --opt build-arg:IMAGE_VERSION=latest ${ARGS_COMMON} --opt build-arg:STEPFLOW_PORT=8082 --opt build-arg:STEPFLOW_UID=65532 --opt build-arg:STEPFLOW_GID=65532 --opt build-arg:STEPFLOW_PY_VERSION=0.11.0 --opt build-arg:STEPFLOW_PY_EXTRAS=http --opt build-arg:MODEL_CACHE_DIR=/models --opt build-arg:STEPFLOW_CACHE_DIR=/var/cache/stepflow --output type=image,name=localhost:5000/stepflow-inference:latest,push=false --export-cache type=local,dest=${CACHE}/stepflow-inference,mode=max"
+    # The command lines of `build.sh <component>` with every default: the contract's
+    # default generation (0.13) and its imageTag (0.13.0).
+    CORE="buildctl build --frontend dockerfile.v0 --local context=${ROOT}/containers/core --local dockerfile=${ROOT}/containers/core --opt filename=Containerfile --opt target=runtime --opt platform=linux/amd64 --opt build-arg:IMAGE_TITLE=stepflow-core --opt build-arg:IMAGE_VERSION=0.13.0 ${ARGS_COMMON} --opt build-arg:STEPFLOW_PORT=8080 --opt build-arg:STEPFLOW_UID=1001 --opt build-arg:STEPFLOW_GID=1001 --opt build-arg:STEPFLOW_ORCHESTRATOR_VERSION=0.13.0 --opt build-arg:STEPFLOW_SERVER_SOURCE=release --opt build-arg:STEPFLOW_STATE_DIR=/var/lib/stepflow --output type=image,name=localhost:5000/stepflow-core:0.13.0,push=false --export-cache type=local,dest=${CACHE}/stepflow-core,mode=max"
+    SDK="buildctl build --frontend dockerfile.v0 --local context=${ROOT}/containers/python-sdk --local dockerfile=${ROOT}/containers/python-sdk --opt filename=Containerfile --opt target=runtime --opt platform=linux/amd64 --opt build-arg:IMAGE_TITLE=stepflow-python-sdk --opt build-arg:IMAGE_VERSION=0.13.0 ${ARGS_COMMON} --opt build-arg:STEPFLOW_PORT=8081 --opt build-arg:STEPFLOW_UID=65532 --opt build-arg:STEPFLOW_GID=65532 --opt build-arg:STEPFLOW_GENERATION=0.13 --opt build-arg:STEPFLOW_PY_VERSION=0.13.0 --opt build-arg:STEPFLOW_PY_EXTRAS= --opt build-arg:STEPFLOW_KIT_HEARTBEAT_FILE=/tmp/stepflow-worker.heartbeat --output type=image,name=localhost:5000/stepflow-python-sdk:0.13.0,push=false --export-cache type=local,dest=${CACHE}/stepflow-python-sdk,mode=max"
+    # The inference context is containers/: the image ships python-sdk/stepflow_kit_worker.
+    INFERENCE="buildctl build --frontend dockerfile.v0 --local context=${ROOT}/containers --local dockerfile=${ROOT}/containers/inference --opt filename=Containerfile --opt target=runtime --opt platform=linux/amd64 --opt build-arg:IMAGE_TITLE=stepflow-inference --opt build-arg:IMAGE_VERSION=0.13.0 ${ARGS_COMMON} --opt build-arg:STEPFLOW_PORT=8082 --opt build-arg:STEPFLOW_UID=65532 --opt build-arg:STEPFLOW_GID=65532 --opt build-arg:STEPFLOW_GENERATION=0.13 --opt build-arg:STEPFLOW_PY_VERSION=0.13.0 --opt build-arg:STEPFLOW_PY_EXTRAS= --opt build-arg:STEPFLOW_KIT_HEARTBEAT_FILE=/tmp/stepflow-worker.heartbeat --opt build-arg:MODEL_CACHE_DIR=/models --opt build-arg:STEPFLOW_CACHE_DIR=/var/cache/stepflow --output type=image,name=localhost:5000/stepflow-inference:0.13.0,push=false --export-cache type=local,dest=${CACHE}/stepflow-inference,mode=max"
 }
 
 @test "core with defaults: checks the daemon, then one exact buildctl build" {
@@ -38,8 +40,8 @@ CALLS
 @test "--tag v1.0.0 --push --registry r.io: tag, registry and push in the output" {
     run --separate-stderr script "${ROOT}/scripts/build.sh" core --tag v1.0.0 --push --registry r.io
     [ "${status}" -eq 0 ]
-    expected="${CORE/IMAGE_VERSION=latest/IMAGE_VERSION=v1.0.0}"
-    expected="${expected/name=localhost:5000\/stepflow-core:latest,push=false/name=r.io/stepflow-core:v1.0.0,push=true}"
+    expected="${CORE/IMAGE_VERSION=0.13.0/IMAGE_VERSION=v1.0.0}"
+    expected="${expected/name=localhost:5000\/stepflow-core:0.13.0,push=false/name=r.io/stepflow-core:v1.0.0,push=true}"
     assert_calls <<CALLS
 buildctl debug workers
 ${expected}
@@ -59,8 +61,8 @@ CALLS
     run --separate-stderr script "${ROOT}/scripts/build.sh" python-sdk --dev --tag v2
     [ "${status}" -eq 0 ]
     expected="${SDK/target=runtime/target=dev}"
-    expected="${expected/IMAGE_VERSION=latest/IMAGE_VERSION=v2-dev}"
-    expected="${expected/stepflow-python-sdk:latest/stepflow-python-sdk:v2-dev}"
+    expected="${expected/IMAGE_VERSION=0.13.0/IMAGE_VERSION=v2-dev}"
+    expected="${expected/stepflow-python-sdk:0.13.0/stepflow-python-sdk:v2-dev}"
     assert_calls <<CALLS
 buildctl debug workers
 ${expected}
@@ -156,11 +158,39 @@ CALLS
     [ ! -s "${STUB_LOG}" ]
 }
 
-@test "--generation 0.13 takes the 0.13 versions from the contract" {
-    run --separate-stderr script "${ROOT}/scripts/build.sh" python-sdk --generation 0.13
+@test "--dev without --tag: the generation's imageTag with -dev" {
+    run --separate-stderr script "${ROOT}/scripts/build.sh" inference --dev
     [ "${status}" -eq 0 ]
-    expected="${SDK/STEPFLOW_PY_VERSION=0.11.0/STEPFLOW_PY_VERSION=0.13.0}"
-    assert_called "${expected/STEPFLOW_PY_EXTRAS=http/STEPFLOW_PY_EXTRAS=}"
+    expected="${INFERENCE/target=runtime/target=dev}"
+    expected="${expected/IMAGE_VERSION=0.13.0/IMAGE_VERSION=0.13.0-dev}"
+    assert_called "${expected/stepflow-inference:0.13.0/stepflow-inference:0.13.0-dev}"
+}
+
+@test "--generation 0.11 takes the 0.11 versions, process and tag from the contract" {
+    run --separate-stderr script "${ROOT}/scripts/build.sh" all --generation 0.11
+    [ "${status}" -eq 0 ]
+    local core sdk inference
+    core="${CORE//0.13.0/0.11.1}"
+    sdk="${SDK//:0.13.0/:0.11.1}"
+    sdk="${sdk/IMAGE_VERSION=0.13.0/IMAGE_VERSION=0.11.1}"
+    sdk="${sdk/STEPFLOW_GENERATION=0.13/STEPFLOW_GENERATION=0.11}"
+    sdk="${sdk/STEPFLOW_PY_VERSION=0.13.0/STEPFLOW_PY_VERSION=0.11.0}"
+    inference="${INFERENCE//:0.13.0/:0.11.1}"
+    inference="${inference/IMAGE_VERSION=0.13.0/IMAGE_VERSION=0.11.1}"
+    inference="${inference/STEPFLOW_GENERATION=0.13/STEPFLOW_GENERATION=0.11}"
+    inference="${inference/STEPFLOW_PY_VERSION=0.13.0/STEPFLOW_PY_VERSION=0.11.0}"
+    assert_calls <<CALLS
+buildctl debug workers
+${core}
+${sdk/STEPFLOW_PY_EXTRAS= /STEPFLOW_PY_EXTRAS=http }
+${inference/STEPFLOW_PY_EXTRAS= /STEPFLOW_PY_EXTRAS=http }
+CALLS
+}
+
+@test "inference --context DIR replaces the containers/ context" {
+    run --separate-stderr script "${ROOT}/scripts/build.sh" inference --context "${BATS_TEST_TMPDIR}"
+    [ "${status}" -eq 0 ]
+    assert_called "${INFERENCE/context=${ROOT}\/containers /context=${BATS_TEST_TMPDIR} }"
 }
 
 @test "--build-arg replaces a computed argument and adds new ones" {

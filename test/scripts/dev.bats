@@ -133,6 +133,18 @@ CALLS
     grep -q 'image: localhost:5000/stepflow-inference:dev$' "${ROOT}/dist/dev.yaml"
 }
 
+@test "build --generation 0.11: that generation's versions and process, still the dev tag" {
+    run --separate-stderr script "${ROOT}/scripts/dev.sh" build python-sdk --generation 0.11
+    [ "${status}" -eq 0 ]
+    line="$(grep '^buildctl --addr .* build ' "${STUB_LOG}")"
+    assert_contains "${line}" "--opt build-arg:STEPFLOW_GENERATION=0.11 --opt build-arg:STEPFLOW_PY_VERSION=0.11.0 --opt build-arg:STEPFLOW_PY_EXTRAS=http "
+    assert_contains "${line}" "--output type=image,name=localhost:5000/stepflow-python-sdk:dev,push=true"
+    run --separate-stderr script "${ROOT}/scripts/dev.sh" build python-sdk
+    [ "${status}" -eq 0 ]
+    line="$(grep '^buildctl --addr .* build ' "${STUB_LOG}" | tail -n 1)"
+    assert_contains "${line}" "--opt build-arg:STEPFLOW_GENERATION=0.13 --opt build-arg:STEPFLOW_PY_VERSION=0.13.0 --opt build-arg:STEPFLOW_PY_EXTRAS= "
+}
+
 @test "build keeps an explicit BUILDKIT_HOST" {
     BUILDKIT_HOST=tcp://10.1.2.3:1234 run --separate-stderr script "${ROOT}/scripts/dev.sh" build python-sdk --push
     [ "${status}" -eq 0 ]
@@ -146,14 +158,14 @@ CALLS
     assert_contains "${stderr}" "unknown component: frontend"
 }
 
-@test "run core: nerdctl in the VM with the manifests' security flags" {
+@test "run core: nerdctl in the VM with the manifests' security flags, the tag build pushes" {
     use_stubs nerdctl
     run --separate-stderr script "${ROOT}/scripts/dev.sh" run core
     [ "${status}" -eq 0 ]
     assert_calls <<CALLS
 ${LIST}
 ${SHELL_VM} uname -m
-${SHELL_VM} sudo nerdctl --insecure-registry run --rm --name stepflow-core --read-only --user 1001:1001 --cap-drop ALL --security-opt no-new-privileges --tmpfs /tmp --tmpfs /var/cache/stepflow -p 8080:8080 localhost:5000/stepflow-core:latest
+${SHELL_VM} sudo nerdctl --insecure-registry run --rm --name stepflow-core --read-only --user 1001:1001 --cap-drop ALL --security-opt no-new-privileges --tmpfs /tmp --tmpfs /var/cache/stepflow -p 8080:8080 localhost:5000/stepflow-core:dev
 CALLS
 }
 

@@ -1,12 +1,14 @@
 // Command containerfiles checks containers/*/Containerfile with BuildKit's own
 // Dockerfile frontend (dockerfile2llb), offline: for every component of
-// src/contract.json, both targets (runtime, dev), both platforms (linux/amd64,
-// linux/arm64) and, for core, both ways to get the server binary (release, source),
-// it takes the build arguments that `scripts/build.sh --dry-run` passes, converts the
-// Containerfile to LLB (base images are not pulled: a stub resolver answers), and
-// compares the resulting image config with the contract: USER, EXPOSE, ENTRYPOINT,
-// CMD, HEALTHCHECK, OCI labels, pinned base image tags, and no BuildKit build-check
-// warnings. Output is TAP ("ok N - ..." / "not ok N - ..."), read by scripts/lint.sh.
+// src/contract.json, every StepFlow generation of the contract, both targets (runtime,
+// dev), both platforms (linux/amd64, linux/arm64) and, for core, both ways to get the
+// server binary (release, source), it takes the build arguments that
+// `scripts/build.sh --dry-run --generation G` passes, converts the Containerfile to LLB
+// (base images are not pulled: a stub resolver answers), and compares the resulting
+// image config with the contract: USER, EXPOSE, ENTRYPOINT, CMD, HEALTHCHECK, ENV of
+// the gRPC-pull workers, OCI labels, pinned base image tags, and no BuildKit
+// build-check warnings. Output is TAP ("ok N - ..." / "not ok N - ..."), read by
+// scripts/lint.sh.
 //
 // Usage: go run . <repository root>
 package main
@@ -32,14 +34,15 @@ import (
 )
 
 type component struct {
-	Name   string `json:"name"`
-	Image  string `json:"image"`
-	Port   int    `json:"port"`
-	UID    int    `json:"uid"`
-	GID    int    `json:"gid"`
-	Binary string `json:"binary"`
-	Module string `json:"module"`
-	Health struct {
+	Name         string `json:"name"`
+	Image        string `json:"image"`
+	Port         int    `json:"port"`
+	UID          int    `json:"uid"`
+	GID          int    `json:"gid"`
+	Binary       string `json:"binary"`
+	Module       string `json:"module"`
+	WorkerModule string `json:"workerModule"`
+	Health       struct {
 		Liveness string `json:"liveness"`
 	} `json:"health"`
 }
@@ -53,9 +56,23 @@ type contract struct {
 		DefaultTag string `json:"defaultTag"`
 		DevTag     string `json:"devTag"`
 	} `json:"images"`
+	Generations map[string]struct {
+		ImageTag string `json:"imageTag"`
+	} `json:"generations"`
+	Paths struct {
+		Heartbeat string `json:"heartbeat"`
+	} `json:"paths"`
+	Env struct {
+		HeartbeatFile string `json:"heartbeatFile"`
+		Transport     string `json:"transport"`
+	} `json:"env"`
 	Components map[string]component `json:"components"`
 	order      []string
 }
+
+// pull tells, per StepFlow generation of the contract, whether its workers pull tasks
+// over gRPC (no listener) or serve HTTP (src/types.ts StepFlowGeneration).
+var pull = map[string]bool{"0.11": false, "0.13": true}
 
 // stubResolver answers image config lookups without a registry.
 type stubResolver struct{ refs *[]string }
@@ -121,11 +138,11 @@ func loadContract(root string) (*contract, error) {
 }
 
 type buildCase struct {
-	component, target, arch, source string
+	component, generation, target, arch, source string
 }
 
 func (b buildCase) String() string {
-	s := fmt.Sprintf("%s %s linux/%s", b.component, b.target, b.arch)
+	s := fmt.Sprintf("%s %s %s linux/%s", b.component, b.generation, b.target, b.arch)
 	if b.source != "" {
 		s += " (" + b.source + " binary)"
 	}
@@ -134,7 +151,7 @@ func (b buildCase) String() string {
 
 // dryRun returns the target and build arguments scripts/build.sh passes for a case.
 func dryRun(root, checkout string, b buildCase) (string, map[string]string, error) {
-	args := []string{filepath.Join(root, "scripts", "build.sh"), b.component, "--dry-run", "--platform", "linux/" + b.arch}
+	args := []string{filepath.Join(root, "scripts", "build.sh"), b.component, "--dry-run", "--platform", "linux/" + b.arch, "--generation", b.generation}
 	if b.target == "dev" {
 		args = append(args, "--dev")
 	}
@@ -216,32 +233,70 @@ func check(ctx context.Context, root, checkout string, c *contract, b buildCase)
 	if want := fmt.Sprintf("%d:%d", comp.UID, comp.GID); img.User != want {
 		bad("USER %q, want %q", img.User, want)
 	}
+	worker := comp.Binary == ""
+	pulls, known := pull[b.generation]
+	if !known {
+		bad("generation %s: unknown to this checker (add it to the pull map)", b.generation)
+	}
 	var ports []string
 	for p := range img.ExposedPorts {
 		ports = append(ports, p)
 	}
 	sort.Strings(ports)
-	if want := []string{port + "/tcp"}; !reflect.DeepEqual(ports, want) {
-		bad("EXPOSE %v, want %v", ports, want)
+	wantPorts := []string{port + "/tcp"}
+	if worker && pulls {
+		wantPorts = nil // a gRPC pull worker listens on nothing
+	}
+	if !reflect.DeepEqual(ports, wantPorts) {
+		bad("EXPOSE %v, want %v", ports, wantPorts)
 	}
 	var wantEntry, wantCmd []string
-	if comp.Binary != "" {
+	switch {
+	case !worker:
 		wantEntry = []string{comp.Binary}
 		wantCmd = []string{"--port", port, "--config", c.ConfigMap.MountPath + "/" + c.ConfigMap.Key}
-	} else {
+	case pulls:
+		module := comp.Module
+		if comp.WorkerModule != "" {
+			module = comp.WorkerModule
+		}
+		wantEntry = []string{"python3", "-m", module}
+	default:
 		wantEntry = []string{"python3", "-m", comp.Module}
 		wantCmd = []string{"--host", "0.0.0.0", "--port", port}
 	}
 	if !reflect.DeepEqual([]string(img.Entrypoint), wantEntry) {
 		bad("ENTRYPOINT %q, want %q", img.Entrypoint, wantEntry)
 	}
-	if !reflect.DeepEqual([]string(img.Cmd), wantCmd) {
-		bad("CMD %q, want %q", img.Cmd, wantCmd)
+	if len(img.Cmd) != 0 || len(wantCmd) != 0 {
+		if !reflect.DeepEqual([]string(img.Cmd), wantCmd) {
+			bad("CMD %q, want %q", img.Cmd, wantCmd)
+		}
+	}
+	env := map[string]string{}
+	for _, e := range img.Env {
+		k, v, _ := strings.Cut(e, "=")
+		env[k] = v
 	}
 	if img.Healthcheck == nil || len(img.Healthcheck.Test) < 2 || img.Healthcheck.Test[0] != "CMD" {
 		bad("HEALTHCHECK missing or not exec form: %+v", img.Healthcheck)
-	} else if url := "http://127.0.0.1:" + port + comp.Health.Liveness; !strings.Contains(strings.Join(img.Healthcheck.Test, " "), url) {
+	} else if test := strings.Join(img.Healthcheck.Test, " "); worker && pulls {
+		// The heartbeat file's age, named by the environment the image sets.
+		if !strings.Contains(test, c.Env.HeartbeatFile) || !strings.Contains(test, "st_mtime") {
+			bad("HEALTHCHECK %q does not check the age of $%s", img.Healthcheck.Test, c.Env.HeartbeatFile)
+		}
+	} else if url := "http://127.0.0.1:" + port + comp.Health.Liveness; !strings.Contains(test, url) {
 		bad("HEALTHCHECK %q does not call %s", img.Healthcheck.Test, url)
+	}
+	if worker && pulls {
+		if got := env[c.Env.HeartbeatFile]; got != c.Paths.Heartbeat {
+			bad("ENV %s=%q, want %q", c.Env.HeartbeatFile, got, c.Paths.Heartbeat)
+		}
+		if got := env[c.Env.Transport]; got != "grpc" {
+			bad("ENV %s=%q, want grpc", c.Env.Transport, got)
+		}
+	} else if _, set := env[c.Env.HeartbeatFile]; set {
+		bad("ENV %s set in an image without the worker loop", c.Env.HeartbeatFile)
 	}
 	for _, l := range ociLabels {
 		if img.Labels["org.opencontainers.image."+l] == "" {
@@ -251,7 +306,7 @@ func check(ctx context.Context, root, checkout string, c *contract, b buildCase)
 	if got := img.Labels["org.opencontainers.image.title"]; got != comp.Image {
 		bad("label title %q, want %q", got, comp.Image)
 	}
-	wantVersion := c.Images.DefaultTag
+	wantVersion := c.Generations[b.generation].ImageTag
 	if b.target == "dev" {
 		wantVersion += "-" + c.Images.DevTag
 	}
@@ -300,6 +355,12 @@ func main() {
 		panic(err)
 	}
 
+	var generations []string
+	for g := range c.Generations {
+		generations = append(generations, g)
+	}
+	sort.Strings(generations)
+
 	ctx := context.Background()
 	n, failed := 0, 0
 	for _, name := range c.order {
@@ -307,19 +368,21 @@ func main() {
 		if c.Components[name].Binary != "" {
 			sources = []string{"release", "source"}
 		}
-		for _, target := range []string{"runtime", "dev"} {
-			for _, arch := range []string{"amd64", "arm64"} {
-				for _, source := range sources {
-					b := buildCase{name, target, arch, source}
-					n++
-					if problems := check(ctx, root, checkout, c, b); len(problems) > 0 {
-						failed++
-						fmt.Printf("not ok %d - %s\n", n, b)
-						for _, p := range problems {
-							fmt.Printf("#   %s\n", p)
+		for _, generation := range generations {
+			for _, target := range []string{"runtime", "dev"} {
+				for _, arch := range []string{"amd64", "arm64"} {
+					for _, source := range sources {
+						b := buildCase{name, generation, target, arch, source}
+						n++
+						if problems := check(ctx, root, checkout, c, b); len(problems) > 0 {
+							failed++
+							fmt.Printf("not ok %d - %s\n", n, b)
+							for _, p := range problems {
+								fmt.Printf("#   %s\n", p)
+							}
+						} else {
+							fmt.Printf("ok %d - %s\n", n, b)
 						}
-					} else {
-						fmt.Printf("ok %d - %s\n", n, b)
 					}
 				}
 			}
