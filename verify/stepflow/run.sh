@@ -9,12 +9,13 @@ usage() {
 usage: verify/stepflow/run.sh [--dist DIR] [--generation 0.11|0.13|both] [--runs N] [--keep] [-h|--help]
 
   --dist DIR          directory holding one <environment>.yaml per environment
-                      (default: dist/ for 0.11; for 0.13 the manifests synthesized by
-                      `node lib/main.js --generation 0.13` into a temporary directory)
-  --generation G      StepFlow generation the manifests are for (default 0.11):
+                      (default: dist/ for the default generation, src/contract.json
+                      defaultGeneration; for the other one the manifests synthesized by
+                      `node lib/main.js --generation G` into a temporary directory)
+  --generation G      StepFlow generation the manifests are for (default: the default generation):
                       0.11 = stepflow-orchestrator 0.11.1 + stepflow-py[http] 0.11.0
                       0.13 = stepflow-orchestrator 0.13.0 + stepflow-py 0.13.0
-                      both = 0.11 on dist/ and 0.13 on freshly synthesized manifests
+                      both = the default generation on dist/, the other one synthesized
   --runs N            workflow rounds in the several-replicas test (default 20)
   --keep              keep the process logs (their directory is printed)
   -h, --help          show this help
@@ -26,8 +27,15 @@ Environment: STEPFLOW_KIT_CACHE (default $HOME/.cache/stepflow-kit) holds the ve
 USAGE
 }
 
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+# dist/ holds the default generation (src/contract.json "defaultGeneration")
+default_gen="$(sed -n 's/.*"defaultGeneration": *"\([0-9.]*\)".*/\1/p' "$repo/src/contract.json" 2>/dev/null | head -n 1)"
+case "$default_gen" in 0.11 | 0.13) ;; *) default_gen=0.13 ;; esac
+other_gen=0.11
+[ "$default_gen" = 0.11 ] && other_gen=0.13
 dist=""
-generation="0.11"
+generation="$default_gen"
 runs=20
 keep=()
 while [ "$#" -gt 0 ]; do
@@ -54,8 +62,6 @@ if [ "$generation" = both ] && [ -n "$dist" ]; then
     exit 2
 fi
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
 cache="${STEPFLOW_KIT_CACHE:-$HOME/.cache/stepflow-kit}"
 mkdir -p "$cache"
 t_start=$SECONDS
@@ -144,12 +150,12 @@ prepare_inference() {
     echo "run.sh: inference venv $inference_venv; bundled model $model_dir"
 }
 
-synth_013() { # outdir
+synth_gen() { # generation, outdir
     if [ ! -f "$repo/lib/main.js" ]; then
         (cd "$repo" && npx --no-install tsc -p .)
     fi
-    (cd "$repo" && node lib/main.js --generation 0.13 --outdir "$1") >/dev/null
-    echo "run.sh: synthesized gen-0.13 manifests into $1: $(cd "$1" && echo ./*.yaml)"
+    (cd "$repo" && node lib/main.js --generation "$1" --outdir "$2") >/dev/null
+    echo "run.sh: synthesized gen-$1 manifests into $2: $(cd "$2" && echo ./*.yaml)"
 }
 
 tmp="$(mktemp -d)"
@@ -181,14 +187,15 @@ run_generation() { # generation, dist
 }
 
 case "$generation" in
-    0.11) run_generation 0.11 "${dist:-$repo/dist}" ;;
-    0.13)
-        if [ -z "$dist" ]; then dist="$tmp/dist-0.13"; synth_013 "$dist"; fi
-        run_generation 0.13 "$dist" ;;
     both)
-        run_generation 0.11 "$repo/dist"
-        synth_013 "$tmp/dist-0.13"
-        run_generation 0.13 "$tmp/dist-0.13" ;;
+        synth_gen "$other_gen" "$tmp/dist-$other_gen"
+        for g in 0.11 0.13; do
+            if [ "$g" = "$default_gen" ]; then run_generation "$g" "$repo/dist"; else run_generation "$g" "$tmp/dist-$g"; fi
+        done ;;
+    "$default_gen") run_generation "$generation" "${dist:-$repo/dist}" ;;
+    *)
+        if [ -z "$dist" ]; then dist="$tmp/dist-$generation"; synth_gen "$generation" "$dist"; fi
+        run_generation "$generation" "$dist" ;;
 esac
 
 echo "run.sh: total $((SECONDS - t_start)) s"

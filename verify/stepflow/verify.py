@@ -402,6 +402,7 @@ class Runner:
         self.generation = args.generation
         self.stop_monitor = threading.Event()
         self.ephemeral: dict[str, dict[str, Any]] = {}
+        self.proc_lock = threading.Lock()
 
     # ---- rewrites -------------------------------------------------------------------
 
@@ -713,9 +714,10 @@ class Runner:
                     log(f"start container {p.name}: {shlex.join(p.argv)}")
                     if p not in self.procs:
                         self.procs.append(p)
-                    p.stopped = False  # type: ignore[attr-defined]
-                    p.exit_seen = False  # type: ignore[attr-defined]
-                    p.start()
+                    with self.proc_lock:
+                        p.stopped = False  # type: ignore[attr-defined]
+                        p.exit_seen = False  # type: ignore[attr-defined]
+                        p.start()
 
         t = threading.Thread(target=run, daemon=True)
         t.start()
@@ -724,15 +726,21 @@ class Runner:
     def monitor(self) -> None:
         while not self.stop_monitor.is_set():
             for p in list(self.procs):
-                if getattr(p, "kind", "") != "main" or p.popen is None or getattr(p, "stopped", False):
-                    continue
-                rc = p.popen.poll()
-                if rc is not None and not getattr(p, "exit_seen", False):
+                # under the lock: a scenario's deliberate kill (kill()) is never taken for an exit
+                with self.proc_lock:
+                    if getattr(p, "kind", "") != "main" or p.popen is None or getattr(p, "stopped", False):
+                        continue
+                    rc = p.popen.poll()
+                    if rc is None or getattr(p, "exit_seen", False):
+                        continue
                     p.exit_seen = True  # type: ignore[attr-defined]
                     p.exits.append(rc)
-                    log(f"container {p.name} EXITED rc={rc}; last log lines:\n{p.tail(4)}")
-                    if p.restarts < 5 and not self.stop_monitor.is_set():
-                        time.sleep(min(10, 2 ** p.restarts))
+                log(f"container {p.name} EXITED rc={rc}; last log lines:\n{p.tail(4)}")
+                if p.restarts < 5 and not self.stop_monitor.is_set():
+                    time.sleep(min(10, 2 ** p.restarts))
+                    with self.proc_lock:
+                        if getattr(p, "stopped", False):
+                            continue
                         p.stop(grace=2)  # whatever is left of the old process group
                         p.restarts += 1
                         log(f"restart {p.name} (restart #{p.restarts}, restartPolicy Always)")
@@ -747,7 +755,8 @@ class Runner:
         (then SIGKILL, like the kubelet at the end of terminationGracePeriodSeconds).
         Returns (exit status, seconds until it exited)."""
         self.measure_ephemeral(p)
-        p.stopped = True  # type: ignore[attr-defined]
+        with self.proc_lock:
+            p.stopped = True  # type: ignore[attr-defined]
         t0 = time.time()
         if p.popen is None or p.popen.poll() is not None:
             return (p.popen.returncode if p.popen else None), 0.0
@@ -771,10 +780,13 @@ class Runner:
     def restart(self, p: Proc) -> None:
         """Start a container again in the same pod (same name, env and volumes): what the kubelet
         does after the container exits, and what the StatefulSet controller's new pod gets."""
-        p.stopped = False  # type: ignore[attr-defined]
-        p.exit_seen = False  # type: ignore[attr-defined]
-        log(f"start container {p.name} again: {shlex.join(p.argv)}")
-        p.start()
+        with self.proc_lock:
+            if p.popen is not None and p.popen.poll() is None:
+                raise RuntimeError(f"{p.name}: restart while it still runs")
+            p.stopped = False  # type: ignore[attr-defined]
+            p.exit_seen = False  # type: ignore[attr-defined]
+            log(f"start container {p.name} again: {shlex.join(p.argv)}")
+            p.start()
 
     # ---- ephemeral storage ------------------------------------------------------------------
 
