@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
 
 from scenarios import Scenario, role
 from verify import Env, Proc, Replica, Results, Runner, info, load_objects, log, pod_spec
@@ -502,6 +502,10 @@ def backup_restore(ops: Ops, cfg: dict[str, Any], gen: str) -> None:
     uid, gid = ops.core.uid, ops.core.gid
     if uid is not None:
         os.chown(target, uid, gid if gid is not None else uid)  # the helper pod runs as the core's user
+    # kubectl exec <helper> -- sqlite3 DB "PRAGMA integrity_check"
+    chk = subprocess.run(["sqlite3", str(target), "PRAGMA integrity_check"], capture_output=True, timeout=30)
+    ops.check(chk.returncode == 0 and chk.stdout.strip() == b"ok", f"{label}: the restored file passes PRAGMA integrity_check",
+              f"exit {chk.returncode}: {chk.stdout.decode(errors='replace').strip()[:200]} {chk.stderr.decode(errors='replace').strip()[:200]}")
     # kubectl scale --replicas=1: a new pod (init containers again) on the restored claim
     t0 = time.time()
     ops.r.start_pod(ops.core_rep).join(ops.r.args.init_timeout)
