@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# The scheduling tier: the manifests on a simulated production cluster with a
+# real kube-scheduler and kube-controller-manager (Kubernetes v1.37.2) and kwok
+# standing in for the kubelets of simulated nodes; etcd and kube-apiserver as
+# in the cluster tier. Everything listens on 127.0.0.1 and is stopped on exit.
+#
+# Scenarios, each on an empty cluster (see checks.mjs and README.md):
+#   prod        dist/prod.yaml on 3 CPU nodes (2 zones) + 2 GPU nodes (2 GPUs
+#               each): placement, claims, spread, core identity, maintenance
+#   prod-0.11   the same for the 0.11 generation's prod (synthesized here)
+#   no-gpu      prod without GPU nodes: the GPU pods stay Pending (scheduler)
+#   dev         dist/dev.yaml on one untainted node
+#   mutation    prod with the GPU toleration removed must fail the prod check
+#   scale       50 nodes, N prod installations (own namespaces) applied at once
+#
+# Usage: run.sh [--dist DIR] [--prod FILE] [--only LIST] [--installations N]
+#               [--keep-logs]
+#   --dist DIR          manifests (default: dist/), prod.yaml and dev.yaml in it
+#   --prod FILE         prod manifest for prod, no-gpu and mutation instead of
+#                       DIR/prod.yaml (e.g. a deliberately broken one)
+#   --only LIST         comma-separated scenarios (default: all of them)
+#   --installations N   installations in the scale scenario (default 20)
+#   --keep-logs         keep the work directory (server logs) and say where
+# Env:   STEPFLOW_KIT_CACHE  binary cache (default ~/.cache/stepflow-kit)
+#        NODE                node binary (default: node)
+# Exit:  0 when every check passed, 1 when one failed, 2 on a usage error;
+#        the last line is "N passed, M failed".
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../cluster/lib.sh
+. "$HERE/../cluster/lib.sh"
+# shellcheck source=versions.env
+. "$HERE/versions.env"
+
+ALL_SCENARIOS="prod prod-0.11 no-gpu dev mutation scale"
+DIST="$ROOT/dist"
+PROD=""
+ONLY=$ALL_SCENARIOS
+INSTALLATIONS=20
+KEEP_LOGS=0
+NODE=${NODE:-node}
+K8S=$SCHED_K8S_VERSION
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+bad_usage() { echo "run.sh: $*" >&2; usage >&2; exit 2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dist) [ $# -ge 2 ] || bad_usage "--dist needs a directory"; DIST=$2; shift 2 ;;
+    --prod) [ $# -ge 2 ] || bad_usage "--prod needs a file"; PROD=$2; shift 2 ;;
+    --only) [ $# -ge 2 ] || bad_usage "--only needs a list"; ONLY=${2//,/ }; shift 2 ;;
+    --installations)
+      if [ $# -lt 2 ] || ! [[ $2 =~ ^[1-9][0-9]*$ ]]; then bad_usage "--installations needs a positive number"; fi
+      INSTALLATIONS=$2; shift 2 ;;
+    --keep-logs) KEEP_LOGS=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) bad_usage "unknown argument '$1'" ;;
+  esac
+done
+for s in $ONLY; do
+  [[ " $ALL_SCENARIOS " == *" $s "* ]] || bad_usage "unknown scenario '$s' (scenarios: $ALL_SCENARIOS)"
+done
+
+log() { printf '[scheduling %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+for tool in openssl python3 curl "$NODE"; do
+  command -v "$tool" >/dev/null || { echo "run.sh: '$tool' not found on PATH" >&2; exit 2; }
+done
+[ -d "$DIST" ] || bad_usage "manifest directory '$DIST' does not exist"
+DIST=$(cd "$DIST" && pwd)
+[ -n "$PROD" ] || PROD="$DIST/prod.yaml"
+[ -f "$PROD" ] || bad_usage "no prod manifest '$PROD'"
+PROD=$(cd "$(dirname "$PROD")" && pwd)/$(basename "$PROD")
+DEV="$DIST/dev.yaml"
+[ -f "$DEV" ] || bad_usage "no dev manifest '$DEV'"
+
+T_START=$(date +%s)
+# --- binaries (cached by key; only the first run builds) ----------------------------
+"$HERE/install.sh" --k8s "$K8S" --kwok "$KWOK_VERSION"
+APISERVER_DIR=$(bin_dir kube-apiserver "$K8S")
+CTRL_DIR=$(bin_dir kube-controllers "$K8S")
+KWOK_BIN="$(bin_dir kwok "$KWOK_VERSION")/kwok"
+
+# --- workspace, cleanup -------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/stepflow-scheduling.XXXXXX")
+RESULTS="$WORK/results.jsonl"
+: > "$RESULTS"
+KCM_PID=""
+SCHED_PID=""
+KWOK_PID=""
+stop_controllers() {
+  stop_pid "$KWOK_PID"; KWOK_PID=""
+  stop_pid "$SCHED_PID"; SCHED_PID=""
+  stop_pid "$KCM_PID"; KCM_PID=""
+}
+cleanup() {
+  local rc=$?
+  stop_controllers
+  stop_servers
+  if [ "$KEEP_LOGS" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+record_fail() { # record_fail SCENARIO CHECK OBJECT MESSAGE
+  python3 -c 'import json,sys; print(json.dumps({"scenario":sys.argv[1],"check":sys.argv[2],"object":sys.argv[3],"ok":False,"message":sys.argv[4]}))' \
+    "$@" >> "$RESULTS"
+}
+
+# --- manifests the library synthesizes here ----------------------------------------
+needs() { [[ " $ONLY " == *" $1 "* ]]; }
+if needs prod-0.11 || needs scale; then
+  log "compiling the library (tsc -p .)"
+  (cd "$ROOT" && npx --no-install tsc -p .)
+fi
+if needs prod-0.11; then
+  (cd "$ROOT" && "$NODE" lib/main.js --generation 0.11 --outdir "$WORK/gen-0.11")
+fi
+if needs scale; then
+  "$NODE" "$HERE/synth-installations.js" --count "$INSTALLATIONS" --outdir "$WORK/scale" >&2
+fi
+
+# --- one cluster per scenario ------------------------------------------------------
+# wait_healthz NAME PORT PID LOG: the component's /healthz on 127.0.0.1 answers ok
+wait_healthz() {
+  local name=$1 port=$2 pid=$3 logf=$4
+  for _ in $(seq 1 240); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      { echo "$name exited during startup; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
+      return 1
+    fi
+    [ "$(curl -ks --max-time 2 "https://127.0.0.1:$port/healthz" 2>/dev/null)" = ok ] && return 0
+    sleep 0.5
+  done
+  { echo "$name not healthy after 120s; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
+  return 1
+}
+
+# start_controllers N: kube-controller-manager, kube-scheduler and kwok against
+# the running kube-apiserver ($KUBECONFIG_FILE), logs in $WORK/*-N.log
+start_controllers() {
+  local n=$1 kc=$KUBECONFIG_FILE port
+  port=$(free_port)
+  "$CTRL_DIR/kube-controller-manager" \
+    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/kcm-certs-$n" \
+    --leader-elect=false --controllers='*' --cluster-name=verify \
+    --root-ca-file="$WORK/pki/ca.crt" --service-account-private-key-file="$WORK/pki/sa.key" \
+    --horizontal-pod-autoscaler-sync-period=5s \
+    > "$WORK/kcm-$n.log" 2>&1 &
+  KCM_PID=$!
+  wait_healthz kube-controller-manager "$port" "$KCM_PID" "$WORK/kcm-$n.log" || return 1
+  port=$(free_port)
+  "$CTRL_DIR/kube-scheduler" \
+    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/sched-certs-$n" \
+    --leader-elect=false \
+    > "$WORK/scheduler-$n.log" 2>&1 &
+  SCHED_PID=$!
+  wait_healthz kube-scheduler "$port" "$SCHED_PID" "$WORK/scheduler-$n.log" || return 1
+  # kwok serves nothing (no --server-address / --node-port): it only talks to the API server
+  "$KWOK_BIN" --kubeconfig="$kc" --config="$HERE/kwok-stages.yaml" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-ip=10.200.0.1 --node-lease-duration-seconds=40 \
+    > "$WORK/kwok-$n.log" 2>&1 &
+  KWOK_PID=$!
+  sleep 1
+  kill -0 "$KWOK_PID" 2>/dev/null || { { echo "kwok exited during startup:"; tail -15 "$WORK/kwok-$n.log"; } > "$WORK/start-msg"; return 1; }
+}
+
+scenario_n=0
+run_scenario() { # run_scenario NAME MANIFEST...
+  local name=$1; shift
+  scenario_n=$((scenario_n + 1))
+  local t0=$SECONDS margs=() f
+  for f in "$@"; do margs+=(--manifest "$f"); done
+  log "=== $name"
+  if ! start_apiserver "$K8S" "/stepflow-scheduling/$scenario_n" "$WORK/apiserver-$scenario_n.log" ||
+     ! start_controllers "$scenario_n"; then
+    cat "$WORK/start-msg" >&2
+    record_fail "$name" "cluster starts" "$K8S" "$(cat "$WORK/start-msg")"
+    stop_controllers; stop_apiserver; return 0
+  fi
+  local rc=0
+  "$NODE" "$HERE/checks.mjs" --scenario "$name" --kubectl "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" \
+    --results "$RESULTS" --work "$WORK" --apiserver-pid "$APISERVER_PID" "${margs[@]}" || rc=$?
+  if [ "$rc" -gt 1 ]; then
+    record_fail "$name" "checks.mjs runs" "-" "checks.mjs crashed with exit code $rc (see output above)"
+  fi
+  stop_controllers
+  stop_apiserver
+  log "=== $name: $((SECONDS - t0))s"
+}
+
+make_pki
+start_etcd "$ETCD_VERSION"
+[ "$("$APISERVER_DIR/kubectl" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')" = "$K8S" ] ||
+  log "warning: kubectl is not $K8S"
+for s in $ONLY; do
+  case $s in
+    prod) run_scenario "prod:$(basename "$PROD")" "$PROD" ;;
+    prod-0.11) run_scenario "prod:0.11" "$WORK/gen-0.11/prod.yaml" ;;
+    no-gpu) run_scenario no-gpu "$PROD" ;;
+    dev) run_scenario dev "$DEV" ;;
+    mutation) run_scenario mutation "$PROD" ;;
+    scale) mapfile -t scale_files < <(find "$WORK/scale" -name '*.yaml' | LC_ALL=C sort)
+           run_scenario scale "${scale_files[@]}" ;;
+  esac
+done
+
+# --- summary -------------------------------------------------------------------------
+python3 - "$RESULTS" "$(( $(date +%s) - T_START ))" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+notes = [r for r in rows if "note" in r]
+rows = [r for r in rows if "note" not in r]
+if not rows:
+    rows.append({"ok": False, "scenario": "-", "check": "some check ran", "object": "-", "message": "no check recorded a result"})
+failed = [r for r in rows if not r["ok"]]
+passed = len(rows) - len(failed)
+print()
+print(f"scheduling tier: {len(rows)} checks in {sys.argv[2]}s")
+if notes:
+    print("REPORT:")
+    for n in notes:
+        print(f"  [{n['scenario']}] {n['note']}")
+if failed:
+    print("FAILURES:")
+    for r in failed:
+        print(f"  [{r['scenario']}] {r['check']}: {r['object']}")
+        for line in str(r["message"]).rstrip().splitlines():
+            print(f"      {line}")
+print(f"{passed} passed, {len(failed)} failed")
+sys.exit(1 if failed else 0)
+PY
