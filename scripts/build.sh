@@ -16,7 +16,9 @@ Builds containers/<component>/Containerfile with BuildKit (buildctl) and tags it
 <registry>/<image>:<tag>, the image names in src/contract.json.
 
 Options:
-  --tag TAG             image tag (default: latest)
+  --tag TAG             image tag (default: the generation's imageTag in
+                        src/contract.json, the tag its production manifests pull,
+                        e.g. 0.13.0)
   --dev                 build the "dev" target (shell and debugging tools); appends
                         -dev to the tag
   --push                push the image to the registry
@@ -32,9 +34,13 @@ Options:
   --context DIR         build context (one component only). For core: a StepFlow
                         source checkout, stepflow-server is compiled from it; without
                         --context core takes the prebuilt binary of the pinned
-                        stepflow-orchestrator release from PyPI
+                        stepflow-orchestrator release from PyPI. Defaults:
+                        containers/python-sdk for python-sdk, containers/ for
+                        inference (it ships python-sdk/stepflow_kit_worker too)
   --generation G        StepFlow generation in src/contract.json (default: its
-                        defaultGeneration, 0.11)
+                        defaultGeneration): its server/SDK versions, and for
+                        python-sdk and inference the image's process (0.13: gRPC
+                        pull worker loop, no port; 0.11: HTTP server)
   --build-arg NAME=VAL  add or override a build argument (repeatable), for example
                         --build-arg ALPINE_DIGEST=sha256:<hex>
   --dry-run             print the buildctl command(s), one line per image; run nothing
@@ -142,7 +148,11 @@ else
 fi
 
 # Defaults from the contract, then the environment, then the options.
-tag="${tag:-$(contract images.defaultTag)}"
+generation="${generation:-$(contract defaultGeneration)}"
+contract_has "generations.${generation}.orchestrator" ||
+    usage_error "unknown generation: ${generation} (see generations in src/contract.json)"
+# The tag the generation's production manifests pull (contract generations.G.imageTag).
+tag="${tag:-$(contract "generations.${generation}.imageTag")}"
 if [ "${dev}" = 1 ]; then
     tag="${tag}-$(contract images.devTag)"
 fi
@@ -168,9 +178,6 @@ if [ "${cache_registry}" = 1 ] && [ -n "${cache_dir}" ]; then
     usage_error "--cache-dir and --cache-registry exclude each other"
 fi
 cache_dir="${cache_dir:-${STEPFLOW_KIT_CACHE:-${HOME}/.cache/stepflow-kit}/buildkit}"
-generation="${generation:-$(contract defaultGeneration)}"
-contract_has "generations.${generation}.orchestrator" ||
-    usage_error "unknown generation: ${generation} (see generations in src/contract.json)"
 if [ -n "${context}" ]; then
     [ -d "${context}" ] || usage_error "--context: no such directory: ${context}"
     context="$(cd "${context}" && pwd)"
@@ -188,7 +195,10 @@ CMD=()
 build_command() {
     local c="$1" image ctx revision server_source="" arg name
     image="$(contract "components.${c}.image")"
-    ctx="${context:-${KIT_ROOT}/containers/${c}}"
+    ctx="${KIT_ROOT}/containers/${c}"
+    # The inference image also ships the worker loop of containers/python-sdk.
+    [ "${c}" != "inference" ] || ctx="${KIT_ROOT}/containers"
+    ctx="${context:-${ctx}}"
 
     revision="${STEPFLOW_VCS_REF:-}"
     if [ -z "${revision}" ]; then
@@ -215,18 +225,23 @@ build_command() {
             args+=(
                 "STEPFLOW_ORCHESTRATOR_VERSION=$(contract "generations.${generation}.orchestrator")"
                 "STEPFLOW_SERVER_SOURCE=${server_source}"
+                "STEPFLOW_STATE_DIR=$(contract "components.core.state.mountPath")"
             )
             ;;
         python-sdk)
             args+=(
+                "STEPFLOW_GENERATION=${generation}"
                 "STEPFLOW_PY_VERSION=$(contract "generations.${generation}.sdk")"
                 "STEPFLOW_PY_EXTRAS=$(contract "generations.${generation}.sdkExtras")"
+                "STEPFLOW_KIT_HEARTBEAT_FILE=$(contract paths.heartbeat)"
             )
             ;;
         inference)
             args+=(
+                "STEPFLOW_GENERATION=${generation}"
                 "STEPFLOW_PY_VERSION=$(contract "generations.${generation}.sdk")"
                 "STEPFLOW_PY_EXTRAS=$(contract "generations.${generation}.sdkExtras")"
+                "STEPFLOW_KIT_HEARTBEAT_FILE=$(contract paths.heartbeat)"
                 "MODEL_CACHE_DIR=$(contract paths.models)"
                 "STEPFLOW_CACHE_DIR=$(contract paths.cache)"
             )

@@ -37,7 +37,8 @@ Commands:
   run <component> [--tag T] [--dev] [--detach]
                              run an image in the VM with the manifests' security
                              settings (read-only root, non-root UID, no capabilities,
-                             no privilege escalation, tmpfs for writable paths)
+                             no privilege escalation, tmpfs for writable paths);
+                             default tag: dev, the one `build` pushes
   deploy                     npm run synth, then kubectl apply -f dist/dev.yaml
   test                       wait until the deployed StepFlow Deployments are Available
   registry                   start (if needed) and check the registry at localhost:5000
@@ -300,7 +301,8 @@ cmd_run() {
     done
     require_running
     check_arch
-    tag="${tag:-$(contract images.defaultTag)}"
+    # The tag `dev.sh build` pushes (contract images.devTag), with -dev for --dev.
+    tag="${tag:-$(contract images.devTag)}"
     [ "${dev}" = 0 ] || tag="${tag}-$(contract images.devTag)"
     local registry image name port uid gid
     registry="${REGISTRY:-$(contract images.defaultRegistry)}"

@@ -55,6 +55,40 @@ MAX_RECONNECT_DELAY_SECS = 2.0
 HEARTBEAT_INTERVAL_SECS = 5.0
 
 
+# gRPC channel arguments for every channel stepflow-py opens in this process (the pull
+# stream, CompleteTask, heartbeats, blobs). stepflow-py creates its channels without
+# arguments, so they share gRPC's process-wide subchannel pool: after the core has been
+# away for a while, a new channel to it inherits a subchannel in exponential reconnect
+# back-off (up to 120 s) and fails at once with the last, stale "Connection refused",
+# long after the core is back. A channel-local pool and a back-off of at most 2 s make
+# each new channel connect afresh.
+GRPC_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+
+def install_grpc_channel_options() -> None:
+    """Make grpc.aio.insecure_channel() add GRPC_CHANNEL_OPTIONS (arguments the caller
+    gives win). Idempotent."""
+    import grpc.aio
+
+    original = grpc.aio.insecure_channel
+    if getattr(original, "stepflow_kit_options", False):
+        return
+
+    def insecure_channel(target: str, options: Any = None, *args: Any, **kwargs: Any) -> Any:
+        merged = dict(GRPC_CHANNEL_OPTIONS)
+        merged.update(dict(options or ()))
+        return original(target, list(merged.items()), *args, **kwargs)
+
+    insecure_channel.stepflow_kit_options = True  # type: ignore[attr-defined]
+    insecure_channel.__wrapped__ = original  # type: ignore[attr-defined]
+    grpc.aio.insecure_channel = insecure_channel
+
+
 class ConfigError(ValueError):
     """An environment variable has a value the worker cannot use."""
 
@@ -220,6 +254,8 @@ class WorkerLoop:
         if self._worker_factory is not None:
             return self._worker_factory()
         from stepflow_py.worker.grpc_worker import run_grpc_worker
+
+        install_grpc_channel_options()
 
         return run_grpc_worker(
             server=self.server,

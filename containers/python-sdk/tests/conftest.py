@@ -302,7 +302,12 @@ def run_flow(client: httpx.Client, flow_id: str, inp: Any, timeout: float = 60) 
 
 
 def served_components(client: httpx.Client, plugin: str) -> set[str]:
-    r = client.get("/api/v1/components", params={"includeSchemas": "false"})
+    try:
+        # The core answers only once its plugins reported (or after a wait), so a
+        # slow answer means "not yet" here.
+        r = client.get("/api/v1/components", params={"includeSchemas": "false"})
+    except httpx.TimeoutException:
+        return set()
     if r.status_code != 200:
         return set()
     return {c["componentId"] for c in r.json()["components"] if c.get("plugin") == plugin}

@@ -27,8 +27,11 @@ from conftest import (
     wait_until,
 )
 
-# How soon after the core's return a worker must serve again (the requirement).
-SERVE_AGAIN_WITHIN = 30.0
+# How soon after the core's return a worker must serve again: the requirement is 30 s;
+# the design gives at most the SDK's 2 s retry plus the loop's 1 s delay plus discovery,
+# and the tests hold it to 10 s, so that a regression (e.g. gRPC's inherited reconnect
+# back-off, which reaches 10+ s after a 45 s outage) fails them.
+SERVE_AGAIN_WITHIN = 10.0
 
 
 def test_the_sdk_and_core_are_the_contract_ones(contract, sdk_contract):
