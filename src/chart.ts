@@ -114,8 +114,12 @@ export class StepFlowChart extends Chart {
 
   constructor(scope: Construct, id: string, props: StepFlowChartProps) {
     super(scope, id, { disableResourceNameHashes: true });
-    const env = props.environment.settings;
     const v = new PropValidator(this);
+    if (!(props.environment instanceof StepFlowEnvironment)) {
+      v.fail('environment', props.environment, 'expected a preset: StepFlowEnvironment.DEV, .PROD, or one made with extend() or custom()');
+    }
+    // A missing preset is reported; the rest is rendered from DEV, so every other error shows too.
+    const env = (props.environment instanceof StepFlowEnvironment ? props.environment : StepFlowEnvironment.DEV).settings;
     const generation = props.generation ?? DEFAULT_GENERATION;
     if (!Object.values(StepFlowGeneration).includes(generation)) {
       v.fail('generation', generation, `expected one of ${Object.values(StepFlowGeneration).map((g) => `'${g}'`).join(', ')} (StepFlowGeneration)`);

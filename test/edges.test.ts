@@ -37,7 +37,7 @@ describe('1. authentication in front of the core', () => {
   test.each([
     ['no authentication named', { ...PROD_PROPS, ingress: { host: 'stepflow.example.com' } as any }, /\[test\/Ingress\] prop 'ingress.authentication' is undefined: the core's API runs users' code: choose IngressAuthentication.external/],
     ['an auth URL that is not one', ingressWith(IngressAuthentication.external({ url: 'auth-service' })), /prop 'ingress.authentication.url' is "auth-service": expected an absolute http\(s\) URL/],
-    ['an empty Secret name', ingressWith(IngressAuthentication.basic({ secretName: '' })), /prop 'ingress.authentication.secretName' is "": expected the name of a Secret/],
+    ['an empty Secret name', ingressWith(IngressAuthentication.basic({ secretName: '' })), /prop 'ingress.authentication.secretName' is "": expected the name of a Secret of the installation's namespace/],
     ['a verify depth out of range', ingressWith(IngressAuthentication.clientCertificate({ caSecretName: 'ca', verifyDepth: 0 })), /prop 'ingress.authentication.verifyDepth' is 0: expected an integer from 1 to 10/],
   ])('rejected: %s', (_name, props, message) => {
     expect(synthError(props)).toMatch(message);

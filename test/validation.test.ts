@@ -7,7 +7,7 @@ import { DEV_PROPS, PROD_PROPS, synth, synthError } from './helpers';
 // Each case: GIVEN one invalid input, WHEN synthesized, THEN the error names the construct
 // path, the prop and the value.
 const CASES: [string, Parameters<typeof synthError>[0], RegExp][] = [
-  ['zero replicas', { ...DEV_PROPS, core: { replicas: 0 } }, /\[test\/Core\] prop 'replicas' is 0: expected an integer >= 1/],
+  ['zero replicas', { ...DEV_PROPS, core: { replicas: 0 } }, /\[test\/Core\] prop 'replicas' is 0: expected an integer from 1 to 1000/],
   ['an environment variable name the API rejects', { ...DEV_PROPS, inference: { env: { 'MY VAR': 'x' } } }, /\[test\/Inference\] prop 'env' is "MY VAR": expected an environment variable name/],
   ['negative replicas', { ...DEV_PROPS, pythonSdk: { replicas: -2 } }, /\[test\/PythonSdk\] prop 'replicas' is -2/],
   ['HPA min > max', { ...PROD_PROPS, pythonSdk: { autoscaling: { minReplicas: 8, maxReplicas: 4 }, replicas: undefined } },

@@ -78,9 +78,8 @@ export abstract class StepFlowComponent extends Construct {
   private validateTelemetry(): void {
     const v = this.validator;
     const t = this.telemetry;
-    if (t.logFormat !== undefined && !Object.values(LogFormat).includes(t.logFormat)) {
-      v.fail('telemetry.logFormat', t.logFormat, `expected one of ${Object.values(LogFormat).map((f) => `'${f}'`).join(', ')} (LogFormat)`);
-    }
+    v.member('telemetry.logFormat', t.logFormat, LogFormat, 'LogFormat');
+    v.text('telemetry.serviceName', t.serviceName);
     if (t.otlpEndpoint === undefined) {
       for (const key of ['tracing', 'metrics'] as const) {
         if (t[key] === true) v.fail(`telemetry.${key}`, true, 'exporting needs telemetry.otlpEndpoint (e.g. http://otel-collector.observability.svc:4317)');

@@ -8,6 +8,7 @@ import { LogFormat } from '../config/telemetry';
 import { StepFlowConfigDocument, StorageConfig, renderConfig } from '../config/stepflow-config';
 import { installationLabels, resourceName, serviceHost } from '../internal/metadata';
 import { PLACEMENT_DEFAULTS } from '../internal/resolve';
+import { LIMITS } from '../internal/validation';
 import { restrictedContainerSecurityContext } from '../internal/security';
 import { replicaRange } from '../internal/scaling';
 import { DEFAULT_PROBE_TIMINGS, HELPER_RESOURCES, gibibytes, scratchVolume } from '../internal/workload';
@@ -107,7 +108,7 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
     const common = this.common;
     const tmpSizeMiB = props.tmpSizeMiB ?? 64;
     this.stateStore = props.stateStore ?? StateStore.sqlite();
-    v.integer('tmpSizeMiB', tmpSizeMiB, 1);
+    v.integer('tmpSizeMiB', tmpSizeMiB, 1, LIMITS.volumeMiB);
     this.validateState(props);
     this.node.addValidation({ validate: () => this.validateServers() });
 
@@ -237,7 +238,8 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
       if (!path.startsWith(claim) || path.length === claim.length || path.includes('/../') || path.includes('?') || /\s/.test(path)) {
         v.fail('stateStore.databasePath', path, `the database must lie on the state claim: a file under ${claim} (e.g. '${claim}${CORE.state.file}')`);
       }
-      v.integer('stateStore.sizeGiB', store.sqliteOptions.sizeGiB, 1, 65536);
+      v.integer('stateStore.sizeGiB', store.sqliteOptions.sizeGiB, 1, LIMITS.claimGiB);
+      v.objectName('stateStore.storageClassName', store.sqliteOptions.storageClassName, 'a StorageClass');
     }
   }
 

@@ -4,6 +4,7 @@ import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { componentLabels } from '../internal/metadata';
 import { replicaRange } from '../internal/scaling';
+import { LIMITS } from '../internal/validation';
 import { gibibytes, memoryVolume, scratchVolume } from '../internal/workload';
 import { GpuOptions, ModelCacheAccessMode, ModelCacheOptions, ModelCacheSharing } from '../types';
 import { StepFlowComponentServer, StepFlowComponentServerProps } from './component-server';
@@ -190,21 +191,29 @@ export class StepFlowInference extends StepFlowComponentServer {
     const v = this.validator;
     const memoryLimitMiB = this.common.resources.memoryLimitMiB;
     const maxReplicas = replicaRange(this.common.replicas, this.common.autoscaling).max;
-    if (r.gpu) v.integer('gpu.count', r.gpu.count, 1, 16);
+    if (r.gpu) {
+      v.integer('gpu.count', r.gpu.count, 1, 16);
+      v.objectName('gpu.runtimeClassName', r.gpu.runtimeClassName, 'a RuntimeClass');
+      v.labels('gpu.nodeSelector', r.gpu.nodeSelector);
+    }
+    v.member('device', r.device, InferenceDevice, 'InferenceDevice');
+    v.member('modelCache.accessMode', r.modelCache.accessMode, ModelCacheAccessMode, 'ModelCacheAccessMode');
+    v.member('modelCache.sharing', r.modelCache.sharing, ModelCacheSharing, 'ModelCacheSharing');
+    v.objectName('modelCache.storageClassName', r.modelCache.storageClassName, 'a StorageClass');
     if (r.device === InferenceDevice.CUDA && !r.gpu) {
       v.fail('device', r.device, 'CUDA needs a GPU: set gpu, or use InferenceDevice.CPU / AUTO');
     }
-    if (v.integer('shmSizeMiB', r.shmSizeMiB, 1) && r.shmSizeMiB * 2 > memoryLimitMiB) {
+    if (v.integer('shmSizeMiB', r.shmSizeMiB, 1, LIMITS.volumeMiB) && r.shmSizeMiB * 2 > memoryLimitMiB) {
       v.fail('shmSizeMiB', r.shmSizeMiB, `/dev/shm counts against the container's memory limit (resources.memoryLimitMiB = ${memoryLimitMiB}); use at most ${Math.floor(memoryLimitMiB / 2)}`);
     }
-    v.integer('modelCache.sizeGiB', r.modelCache.sizeGiB, 1);
+    v.integer('modelCache.sizeGiB', r.modelCache.sizeGiB, 1, LIMITS.claimGiB);
     if (r.modelCache.sharing === ModelCacheSharing.SHARED && r.modelCache.accessMode === ModelCacheAccessMode.READ_WRITE_ONCE && maxReplicas > 1) {
       v.fail('modelCache', props.modelCache, `${maxReplicas} replicas cannot share one ReadWriteOnce claim (pods on other nodes would never start); use ModelCacheSharing.PER_REPLICA or ModelCacheAccessMode.READ_WRITE_MANY`);
     }
     v.integer('startupTimeoutSeconds', r.startupTimeoutSeconds, PROBE_PERIOD_SECONDS, 3600);
     v.integer('maxBatchSize', r.maxBatchSize, 1, 4096);
-    v.integer('tmpSizeMiB', r.tmpSizeMiB, 1);
-    v.integer('cacheSizeMiB', r.cacheSizeMiB, 1);
+    v.integer('tmpSizeMiB', r.tmpSizeMiB, 1, LIMITS.volumeMiB);
+    v.integer('cacheSizeMiB', r.cacheSizeMiB, 1, LIMITS.volumeMiB);
     if (props.embedModel !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(props.embedModel)) {
       v.fail('embedModel', props.embedModel, 'expected a directory name under the model cache (letters, digits, ".", "_", "-")');
     }

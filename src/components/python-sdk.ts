@@ -1,6 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { CONTRACT } from '../contract';
+import { LIMITS } from '../internal/validation';
 import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
 import { StepFlowComponentServer, StepFlowComponentServerProps } from './component-server';
 
@@ -34,8 +35,8 @@ export class StepFlowPythonSdk extends StepFlowComponentServer {
     super(scope, id, 'python-sdk', props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS, 30);
     const tmpSizeMiB = props.tmpSizeMiB ?? 256;
     const cacheSizeMiB = props.cacheSizeMiB ?? 512;
-    this.validator.integer('tmpSizeMiB', tmpSizeMiB, 1);
-    this.validator.integer('cacheSizeMiB', cacheSizeMiB, 1);
+    this.validator.integer('tmpSizeMiB', tmpSizeMiB, 1, LIMITS.volumeMiB);
+    this.validator.integer('cacheSizeMiB', cacheSizeMiB, 1, LIMITS.volumeMiB);
 
     this.deployment = this.build({
       component: 'python-sdk',

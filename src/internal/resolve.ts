@@ -2,7 +2,7 @@ import { CONTRACT, ComponentId, DEFAULT_GENERATION } from '../contract';
 import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, ImagePullPolicy, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
 import { Placement } from './metadata';
 import { validateResources, validateScaling } from './scaling';
-import { PropValidator } from './validation';
+import { IMAGE_REFERENCE, IMAGE_REGISTRY, IMAGE_TAG, PropValidator } from './validation';
 
 /** The props every component takes, resolved against their defaults. */
 export interface ResolvedCommon {
@@ -42,9 +42,11 @@ export function imageTagOf(image: string): string | undefined {
 export function resolveCommon(v: PropValidator, component: ComponentId, props: StepFlowComponentProps, defaultResources: ComputeResources): ResolvedCommon {
   const placement = resolvePlacement(props);
   const image = props.image ?? `${props.imageRegistry ?? CONTRACT.images.defaultRegistry}/${CONTRACT.components[component].image}:${props.imageTag ?? CONTRACT.images.defaultTag}`;
+  const generationOk = v.member('generation', props.generation, StepFlowGeneration, 'StepFlowGeneration');
   const resolved: ResolvedCommon = {
     placement,
-    generation: props.generation ?? DEFAULT_GENERATION,
+    // An unknown generation is reported; the rest is rendered as the default's, so every other error shows too.
+    generation: (generationOk ? props.generation : undefined) ?? DEFAULT_GENERATION,
     image,
     imagePullPolicy: props.imagePullPolicy ?? ImagePullPolicy.ALWAYS,
     replicas: props.replicas ?? 1,
@@ -55,9 +57,20 @@ export function resolveCommon(v: PropValidator, component: ComponentId, props: S
     env: { ...props.env },
   };
 
-  v.dnsLabel('namespace', placement.namespace, true);
+  v.namespace('namespace', placement.namespace);
   v.dnsLabel('environmentName', placement.environmentName, true);
   v.namePrefix(placement.namePrefix);
+  if (props.imageRegistry !== undefined && (typeof props.imageRegistry !== 'string' || !IMAGE_REGISTRY.test(props.imageRegistry))) {
+    v.fail('imageRegistry', props.imageRegistry, "expected host[:port][/path] with no scheme and no trailing slash, e.g. 'registry.example.com/stepflow' or 'localhost:5000'");
+  }
+  if (props.imageTag !== undefined && (typeof props.imageTag !== 'string' || !IMAGE_TAG.test(props.imageTag))) {
+    v.fail('imageTag', props.imageTag, "expected an image tag: a letter, digit or '_', then up to 127 letters, digits, '_', '.' or '-' (e.g. '0.13.0')");
+  }
+  if (props.image !== undefined && (typeof props.image !== 'string' || !IMAGE_REFERENCE.test(props.image))) {
+    v.fail('image', props.image, "expected an image reference [host[:port]/]path[:tag][@sha256:digest], e.g. 'registry.example.com/stepflow/stepflow-core:0.13.0'");
+  }
+  v.member('imagePullPolicy', props.imagePullPolicy, ImagePullPolicy, 'ImagePullPolicy');
+  v.member('logLevel', props.logLevel, LogLevel, 'LogLevel');
   validateScaling(v, resolved.replicas, resolved.autoscaling, resolved.disruptionBudget);
   validateResources(v, resolved.resources);
   for (const name of Object.keys(resolved.env)) v.envName('env', name);

@@ -1,5 +1,5 @@
 import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions } from '../types';
-import { PropValidator } from './validation';
+import { LIMITS, PropValidator } from './validation';
 
 /** Defaults of the autoscaler, used when the caller leaves a target out. */
 export const HPA_DEFAULTS = { cpuUtilizationPercent: 70, memoryUtilizationPercent: 80, scaleDownStabilizationSeconds: 300 };
@@ -11,13 +11,13 @@ export function replicaRange(replicas: number, autoscaling?: AutoscalingOptions)
 
 /** Check the replica count, the autoscaler and the disruption budget against each other. */
 export function validateScaling(v: PropValidator, replicas: number, autoscaling?: AutoscalingOptions, pdb?: DisruptionBudgetOptions): void {
-  v.integer('replicas', replicas, 1);
+  v.integer('replicas', replicas, 1, LIMITS.replicas);
   if (autoscaling) {
     for (const key of ['minReplicas', 'maxReplicas'] as const) {
       if (autoscaling[key] === undefined) v.fail(`autoscaling.${key}`, undefined, 'an autoscaler needs minReplicas and maxReplicas (the preset has no autoscaler to merge with)');
     }
-    const okMin = v.integer('autoscaling.minReplicas', autoscaling.minReplicas, 1);
-    const okMax = v.integer('autoscaling.maxReplicas', autoscaling.maxReplicas, 1);
+    const okMin = v.integer('autoscaling.minReplicas', autoscaling.minReplicas, 1, LIMITS.replicas);
+    const okMax = v.integer('autoscaling.maxReplicas', autoscaling.maxReplicas, 1, LIMITS.replicas);
     if (okMin && okMax && autoscaling.minReplicas > autoscaling.maxReplicas) {
       v.fail('autoscaling.minReplicas', autoscaling.minReplicas, `must not exceed autoscaling.maxReplicas (${autoscaling.maxReplicas})`);
     }
@@ -43,14 +43,14 @@ export function validateScaling(v: PropValidator, replicas: number, autoscaling?
 /** Requests within limits, every figure a positive integer. */
 export function validateResources(v: PropValidator, r: ComputeResources): void {
   const ok = [
-    v.integer('resources.cpuRequestMillis', r.cpuRequestMillis, 1),
-    v.integer('resources.cpuLimitMillis', r.cpuLimitMillis, 1),
-    v.integer('resources.memoryRequestMiB', r.memoryRequestMiB, 1),
-    v.integer('resources.memoryLimitMiB', r.memoryLimitMiB, 1),
+    v.integer('resources.cpuRequestMillis', r.cpuRequestMillis, 1, LIMITS.cpuMillis),
+    v.integer('resources.cpuLimitMillis', r.cpuLimitMillis, 1, LIMITS.cpuMillis),
+    v.integer('resources.memoryRequestMiB', r.memoryRequestMiB, 1, LIMITS.memoryMiB),
+    v.integer('resources.memoryLimitMiB', r.memoryLimitMiB, 1, LIMITS.memoryMiB),
   ];
   const okDisk = [
-    v.integer('resources.ephemeralStorageRequestMiB', r.ephemeralStorageRequestMiB, 1),
-    v.integer('resources.ephemeralStorageLimitMiB', r.ephemeralStorageLimitMiB, 1),
+    v.integer('resources.ephemeralStorageRequestMiB', r.ephemeralStorageRequestMiB, 1, LIMITS.memoryMiB),
+    v.integer('resources.ephemeralStorageLimitMiB', r.ephemeralStorageLimitMiB, 1, LIMITS.memoryMiB),
   ].every(Boolean);
   if (okDisk && r.ephemeralStorageRequestMiB !== undefined && r.ephemeralStorageLimitMiB !== undefined && r.ephemeralStorageRequestMiB > r.ephemeralStorageLimitMiB) {
     v.fail('resources.ephemeralStorageRequestMiB', r.ephemeralStorageRequestMiB, `must not exceed resources.ephemeralStorageLimitMiB (${r.ephemeralStorageLimitMiB})`);

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { Placement, installationLabels, resourceName } from '../internal/metadata';
-import { DNS1123_SUBDOMAIN, MAX_SUBDOMAIN_LENGTH, PropValidator } from '../internal/validation';
+import { PropValidator } from '../internal/validation';
 import { HTTP_PORT_NAME } from '../internal/workload';
 import { IngressOptions } from '../types';
 import { IngressAuthKind, IngressAuthentication, UNAUTHENTICATED_ACKNOWLEDGEMENT } from './ingress-auth';
@@ -39,23 +39,17 @@ function validateAuthentication(v: PropValidator, auth: IngressAuthentication | 
       break;
     case IngressAuthKind.CLIENT_CERTIFICATE:
       v.integer('ingress.authentication.verifyDepth', o.verifyDepth as number, 1, 10);
-      validateSecretName(v, o.secretName);
+      v.objectName('ingress.authentication.caSecretName', (o.secretName ?? '') as string, 'a Secret of the installation\'s namespace holding ca.crt');
       break;
     case IngressAuthKind.BASIC:
-      validateSecretName(v, o.secretName);
-      if (typeof o.realm !== 'string' || o.realm.trim() === '' || o.realm.includes('"')) v.fail('ingress.authentication.realm', o.realm, 'expected a non-empty realm without double quotes');
+      v.objectName('ingress.authentication.secretName', (o.secretName ?? '') as string, 'a Secret of the installation\'s namespace holding the htpasswd file under auth');
+      if (v.text('ingress.authentication.realm', o.realm as string) && (o.realm as string).includes('"')) v.fail('ingress.authentication.realm', o.realm, 'expected a realm without double quotes');
       break;
     case IngressAuthKind.NONE:
       if (o.acknowledgement !== UNAUTHENTICATED_ACKNOWLEDGEMENT) {
         v.fail('ingress.authentication', o.acknowledgement, `publishing the core without authentication needs the exact acknowledgement '${UNAUTHENTICATED_ACKNOWLEDGEMENT}' (UNAUTHENTICATED_ACKNOWLEDGEMENT)`);
       }
       break;
-  }
-}
-
-function validateSecretName(v: PropValidator, name: unknown): void {
-  if (typeof name !== 'string' || name.length > MAX_SUBDOMAIN_LENGTH || !DNS1123_SUBDOMAIN.test(name)) {
-    v.fail('ingress.authentication.secretName', name, 'expected the name of a Secret in the installation\'s namespace (a DNS-1123 subdomain)');
   }
 }
 
@@ -71,7 +65,9 @@ export class StepFlowIngress extends Construct {
     this.host = props.host;
     v.hostName('ingress.host', props.host);
     const tlsSecretName = props.tlsSecretName ?? resourceName(placement, 'stepflow-tls');
-    v.dnsLabel('ingress.tlsSecretName', tlsSecretName);
+    v.objectName('ingress.tlsSecretName', tlsSecretName, 'the Secret cert-manager writes the certificate into');
+    v.objectName('ingress.className', props.className, 'an IngressClass');
+    v.objectName('ingress.clusterIssuer', props.clusterIssuer, 'a cert-manager ClusterIssuer');
     const auth = props.authentication;
     validateAuthentication(v, auth);
     this.apiObject = new k8s.KubeIngress(this, 'Resource', {

@@ -28,7 +28,7 @@ export class StepFlowNamespace extends Construct {
     const v = new PropValidator(this);
     const placement: Placement = { namespace: props.namespace ?? 'stepflow', namePrefix: '', environmentName: props.environmentName ?? 'prod' };
     const version = props.podSecurityVersion ?? CONTRACT.podSecurityVersion;
-    v.dnsLabel('namespace', placement.namespace, true);
+    v.namespace('namespace', placement.namespace);
     if (!/^(latest|v1\.\d+)$/.test(version)) v.fail('podSecurityVersion', version, "expected 'v1.<minor>' (e.g. 'v1.30') or 'latest'");
     this.name = placement.namespace;
     const pss: Record<string, string> = {};

@@ -76,6 +76,7 @@ export class StepFlowNetworkPolicies extends Construct {
     if (props.ingressControllerNamespace !== undefined) v.dnsLabel('ingressControllerNamespace', props.ingressControllerNamespace);
     const dnsNamespace = props.dnsNamespace ?? 'kube-system';
     v.dnsLabel('dnsNamespace', dnsNamespace);
+    v.labels('dnsPodLabels', props.dnsPodLabels);
     this.placement = props;
     this.push = props.generation === StepFlowGeneration.HTTP_PUSH;
     this.core = props.core;
@@ -176,6 +177,8 @@ export class StepFlowNetworkPolicies extends Construct {
       v.fail(prop, p, 'name pods (podLabels), namespaces (namespace, namespaceLabels) or an address range (cidr)');
     }
     if (p.namespace !== undefined) v.dnsLabel(`${prop}.namespace`, p.namespace);
+    v.labels(`${prop}.namespaceLabels`, p.namespaceLabels);
+    v.labels(`${prop}.podLabels`, p.podLabels);
     const namespaceLabels = { ...p.namespaceLabels, ...(p.namespace !== undefined ? { [NAMESPACE_NAME_LABEL]: p.namespace } : {}) };
     return {
       ...(Object.keys(namespaceLabels).length > 0 ? { namespaceSelector: { matchLabels: namespaceLabels } } : {}),
