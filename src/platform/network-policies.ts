@@ -86,7 +86,7 @@ export class StepFlowNetworkPolicies extends Construct {
     this.policy('DefaultDeny', resourceName(this.placement, 'stepflow-default-deny'), {}, ['Ingress', 'Egress'], {});
     this.policy('AllowDns', resourceName(this.placement, 'stepflow-allow-dns'), { [CONTRACT.labels.app]: CONTRACT.app }, ['Egress'], {
       egress: () => [{
-        to: [{ namespaceSelector: inNamespace(dnsNamespace), podSelector: { matchLabels: props.dnsPodLabels ?? { 'k8s-app': 'kube-dns' } } }],
+        to: [{ namespaceSelector: inNamespace(dnsNamespace), podSelector: { matchLabels: { ...props.dnsPodLabels ?? { 'k8s-app': 'kube-dns' } } } }],
         ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)],
       }],
     });
@@ -182,7 +182,8 @@ export class StepFlowNetworkPolicies extends Construct {
     const namespaceLabels = { ...p.namespaceLabels, ...(p.namespace !== undefined ? { [NAMESPACE_NAME_LABEL]: p.namespace } : {}) };
     return {
       ...(Object.keys(namespaceLabels).length > 0 ? { namespaceSelector: { matchLabels: namespaceLabels } } : {}),
-      ...(p.podLabels !== undefined ? { podSelector: { matchLabels: p.podLabels } } : {}),
+      // Copied: a caller's record may have no prototype (Object.create(null)), which the renderer cannot walk.
+      ...(p.podLabels !== undefined ? { podSelector: { matchLabels: { ...p.podLabels } } } : {}),
     };
   }
 

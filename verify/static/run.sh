@@ -197,6 +197,30 @@ run_helper "schema" "${OFFLINE[@]}" "$KV/bin/python" "$HERE/static_checks.py" sc
   --versions "$VERSIONS" "${FILES[@]}"
 T_SCHEMA=$(since "$T1")
 
+# ------------------------------------------------ 1b. generated installations --
+# The prop combinations of test/property.test.ts (same generator and seed): what the kit
+# synthesizes must pass the same strict schemas (what it rejects, npm test covers).
+T1=$(now)
+PROPERTY_RUNS=${STEPFLOW_PROPERTY_SAMPLES:-40}
+echo "== schema: strict, $PROPERTY_RUNS generated prop combinations (verify/static/property-samples.js)"
+if [ ! -f "$REPO/lib/src/index.js" ]; then (cd "$REPO" && npx --no-install tsc -p .); fi
+if node "$HERE/property-samples.js" "$TMP/property" "$PROPERTY_RUNS" >"$TMP/property.log" 2>&1; then
+  cat "$TMP/property.log"
+  shopt -s nullglob
+  SAMPLES=("$TMP/property"/*.yaml)
+  shopt -u nullglob
+  if [ "${#SAMPLES[@]}" -eq 0 ]; then
+    fail "property samples: no generated combination synthesized"
+  else
+    run_helper "property schema" "${OFFLINE[@]}" "$KV/bin/python" "$HERE/static_checks.py" schema \
+      --versions "$VERSIONS" "${SAMPLES[@]}"
+  fi
+else
+  cat "$TMP/property.log"
+  fail "property samples: the generator failed (a TypeError or a message not in the kit's format)"
+fi
+T_PROPERTY=$(since "$T1")
+
 # ---------------------------------------------------------- 2. uid guard ----
 
 echo "== uid-guard (CKV_K8S_40 minus the one exception the spec makes: the core image runs as its contract UID)"
@@ -272,6 +296,6 @@ run_helper "checkov" "$CK/bin/python" "$HERE/static_checks.py" checkov \
   --main-json "$TMP/checkov-main.json" --audit-json "$TMP/checkov-audit.json"
 T_CHECKOV=$(since "$T2")
 
-echo "  timing: tools ${T_INSTALL}s, schema ${T_SCHEMA}s, checkov ${T_CHECKOV}s, total $(since "$T0")s"
+echo "  timing: tools ${T_INSTALL}s, schema ${T_SCHEMA}s, generated ${T_PROPERTY}s, checkov ${T_CHECKOV}s, total $(since "$T0")s"
 echo "$PASSN passed, $FAILN failed"
 [ "$FAILN" -eq 0 ]
