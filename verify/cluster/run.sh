@@ -38,13 +38,14 @@ READY_TIMEOUT_S=180
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
+need_arg() { [ "$#" -ge 2 ] || { echo "run.sh: $1 needs a value (try --help)" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --versions) K8S_VERSIONS=${2//,/ }; shift 2 ;;
+    --versions) need_arg "$@"; K8S_VERSIONS=${2//,/ }; shift 2 ;;
     --versions=*) K8S_VERSIONS=${1#*=}; K8S_VERSIONS=${K8S_VERSIONS//,/ }; shift ;;
-    --dist) DIST=$2; shift 2 ;;
+    --dist) need_arg "$@"; DIST=$2; shift 2 ;;
     --dist=*) DIST=${1#*=}; shift ;;
-    --etcd) ETCD_VERSION=$2; shift 2 ;;
+    --etcd) need_arg "$@"; ETCD_VERSION=$2; shift 2 ;;
     --etcd=*) ETCD_VERSION=${1#*=}; shift ;;
     --keep-logs) KEEP_LOGS=1; shift ;;
     --only-dir) DO_FILES=0; shift ;;
