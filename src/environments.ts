@@ -79,19 +79,49 @@ export type Removable<T> = Partial<T> | false;
 
 /** Overrides of one component block: nested options in part, removable ones with `false`. */
 export interface ComponentDefaultsOverrides extends Omit<ComponentDefaults, 'autoscaling' | 'disruptionBudget'> {
+  /** @default - the base preset's autoscaler; a partial one merges with it, `false` removes it */
   readonly autoscaling?: Removable<AutoscalingOptions>;
+  /** @default - the base preset's budget; `false` removes it */
   readonly disruptionBudget?: DisruptionBudgetOptions | false;
 }
 
 /** Overrides of the inference block. */
 export interface InferenceDefaultsOverrides extends ComponentDefaultsOverrides, Omit<InferenceDefaults, 'autoscaling' | 'disruptionBudget' | 'gpu'> {
+  /** @default - the base preset's autoscaler; a partial one merges with it, `false` removes it */
+  readonly autoscaling?: Removable<AutoscalingOptions>;
+  /** @default - the base preset's budget; `false` removes it */
+  readonly disruptionBudget?: DisruptionBudgetOptions | false;
+  /** @default - the base preset's GPUs; a partial block merges with them, `false` runs inference on CPU */
   readonly gpu?: GpuOptions | false;
 }
 
-/** What `extend` takes: any setting, component blocks in part. */
-export interface EnvironmentOverrides extends Partial<Omit<EnvironmentSettings, 'core' | 'pythonSdk' | 'inference'>> {
+/** What `extend` takes: any setting, component blocks in part. Every field defaults to the base preset's. */
+export interface EnvironmentOverrides {
+  /** @default - the base preset's */
+  readonly name?: string;
+  /** @default - the base preset's */
+  readonly namespace?: string;
+  /** @default - the base preset's */
+  readonly namePrefix?: string;
+  /** @default - the base preset's */
+  readonly logLevel?: LogLevel;
+  /** @default - the base preset's */
+  readonly imageRegistry?: string;
+  /** @default - the base preset's */
+  readonly imageTag?: string;
+  /** @default - the base preset's */
+  readonly imagePullPolicy?: ImagePullPolicy;
+  /** @default - the base preset's */
+  readonly gpuAvailable?: boolean;
+  /** @default - the base preset's */
+  readonly production?: boolean;
+  /** @default - the base preset's, merged field by field */
+  readonly telemetry?: TelemetryOptions;
+  /** @default - the base preset's core block, merged field by field */
   readonly core?: CoreDefaults;
+  /** @default - the base preset's python-sdk block, merged field by field */
   readonly pythonSdk?: ComponentDefaultsOverrides;
+  /** @default - the base preset's inference block, merged field by field */
   readonly inference?: InferenceDefaultsOverrides;
 }
 

@@ -3,6 +3,7 @@
 export * from './types';
 export * from './environments';
 export { IComponentServer, ICoreEndpoint } from './components/common';
+export { ComponentId } from './contract';
 export { StepFlowComponent, VolumeMountOptions } from './components/component';
 export { StepFlowComponentServer, StepFlowComponentServerProps, PythonComponent } from './components/component-server';
 export * from './components/core';

@@ -49,6 +49,7 @@ export interface StepFlowConfigDocument {
   readonly plugins: Record<string, PluginConfig>;
   readonly routes: Record<string, RouteRule[]>;
   readonly storageConfig: StorageConfig;
+  /** @default - StepFlow's own (left out with in-memory state, which has nothing to recover) */
   readonly recovery?: RecoveryConfig;
   readonly blobApi: { readonly url: string };
 }
