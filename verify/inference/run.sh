@@ -173,10 +173,14 @@ if [ "$needs_sdk" -eq 1 ]; then
 fi
 
 # Install the package itself (non-editable) from a copy of its sources, so that the
-# build leaves no build/ or *.egg-info behind in the repository.
+# build leaves no build/ or *.egg-info behind in the repository. Like the image, the
+# package carries the worker loop of containers/python-sdk (stepflow_kit_worker) as a
+# second top-level package.
 build_dir="$(mktemp -d)"
 trap 'rm -rf "$build_dir"' EXIT
 cp -r "$pkg_dir/pyproject.toml" "$pkg_dir/README.md" "$pkg_dir/src" "$build_dir/"
+cp -r "$repo_root/containers/python-sdk/stepflow_kit_worker" "$build_dir/src/"
+find "$build_dir/src" -name __pycache__ -type d -prune -exec rm -rf {} +
 "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation \
     --force-reinstall "$build_dir"
 

@@ -40,11 +40,17 @@ def test_the_013_sdk_and_core_are_the_pinned_ones(contract):
     assert importlib.util.find_spec("stepflow_py.worker.http_server") is None, stepflow_py
 
 
-@dataclass
 class Core:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
+    """stepflow-server 0.13.0 with one gRPC plugin; start() after kill() reuses the port,
+    as a restarted core pod keeps its Service address."""
+
+    def __init__(self, workdir: Path, config: Path, health: str, port: int | None = None):
+        self.workdir = workdir
+        self.config = config
+        self.health = health
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     @property
     def address(self) -> str:  # what STEPFLOW_TASKS_URL / STEPFLOW_BLOB_URL hold
@@ -53,6 +59,46 @@ class Core:
     @property
     def base_url(self) -> str:
         return f"http://{self.address}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"core-{self.starts}.log"
+
+    def start(self) -> Core:
+        self.starts += 1
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [str(_core_binary()), "--port", str(self.port), "--config", str(self.config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, f"core exited:\n{self.log.read_text()}"
+            try:
+                if httpx.get(self.base_url + self.health, timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """kill -9: the workers get no goodbye (a crashed or evicted pod)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _core_binary() -> Path:
@@ -63,10 +109,10 @@ def _core_binary() -> Path:
     return binary
 
 
-@pytest.fixture
-def core(tmp_path: Path, contract, inference_contract) -> Iterator[Core]:
+def _core(tmp_path: Path, contract, inference_contract, port: int | None = None) -> Core:
     """stepflow-server 0.13.0 with the inference plugin as the constructs configure it
-    for 0.13: `type: grpc` with queueName = routePrefix, route `/<routePrefix>`."""
+    for 0.13: `type: grpc` with queueName = routePrefix, route `/<routePrefix>`
+    (not started)."""
     prefix = inference_contract["routePrefix"]
     config = tmp_path / "stepflow-config.yml"
     config.write_text(
@@ -81,36 +127,16 @@ def core(tmp_path: Path, contract, inference_contract) -> Iterator[Core]:
             }
         )
     )
-    port = free_port()
-    log = tmp_path / "core.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(_core_binary()), "--port", str(port), "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-    c = Core(proc, port, log)
-    health = contract["components"]["core"]["health"]["readiness"]
+    return Core(tmp_path, config, contract["components"]["core"]["health"]["readiness"], port)
+
+
+@pytest.fixture
+def core(tmp_path: Path, contract, inference_contract) -> Iterator[Core]:
+    c = _core(tmp_path, contract, inference_contract)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"core exited {proc.returncode}:\n{log.read_text()}"
-            try:
-                if httpx.get(c.base_url + health, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield c
+        yield c.start()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        c.stop()
 
 
 def worker_env(model_cache_dir: Path, workdir: Path, core_address: str, queue: str, **extra):
@@ -122,7 +148,7 @@ def worker_env(model_cache_dir: Path, workdir: Path, core_address: str, queue: s
         STEPFLOW_TASKS_URL=core_address,
         STEPFLOW_QUEUE_NAME=queue,
         STEPFLOW_BLOB_URL=core_address,
-        **extra,
+        **{"STEPFLOW_KIT_HEARTBEAT_FILE": str(workdir / "tmp" / "stepflow-worker.heartbeat"), **extra},
     )
 
 
@@ -219,7 +245,7 @@ def test_flow_through_core_013(core, server_factory, model_cache_dir, inference_
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=30) == 0, worker.stderr()
     print(f"worker stopped {time.monotonic() - t0:.1f}s after SIGTERM")
-    assert "gRPC worker stopped" in worker.stderr()
+    assert "gRPC worker stopped (exit status 0)" in worker.stderr()
 
 
 def test_grpc_worker_missing_model_fails_fast(tmp_path):
@@ -276,21 +302,92 @@ def test_sigterm_while_core_unreachable_and_image_cmd_args_ignored(
     assert worker.proc.wait(timeout=20) == 0, worker.stderr()
 
 
-def test_worker_exits_1_when_the_core_stays_unreachable(server_factory, model_cache_dir, tmp_path):
-    """stepflow-py 0.13 gives up after 15 failed connection attempts, 2 s apart; the
-    process then exits non-zero (a visible CrashLoopBackOff rather than 'Completed')."""
-    env = worker_env(
-        model_cache_dir,
-        tmp_path / "w",
-        f"127.0.0.1:{free_port()}",
-        "inference",
-        STEPFLOW_INFERENCE_LOAD_DELAY_SECONDS="600",
-    )
+def _run_embed(core: Core, prefix: str, texts: list[str]) -> dict:
+    """Stores the embed+rerank flow on `core` (in-memory: gone after a restart), runs it."""
+    with httpx.Client(base_url=core.base_url, timeout=300.0) as client:
+        r = client.post("/api/v1/flows", json={"flow": embed_rerank_flow("inference-rc", prefix)})
+        assert r.status_code == 200, r.text
+        r = client.post(
+            "/api/v1/runs",
+            json={
+                "flowId": r.json()["flowId"],
+                "input": [{"texts": texts, "query": "q"}],
+                "wait": True,
+                "timeoutSecs": 120,
+            },
+        )
+        assert r.status_code == 200, r.text
+        result = r.json()["results"][0]
+    assert result["status"] == RUN_COMPLETED, result
+    return result["output"]
+
+
+def _heartbeat_age(env: dict[str, str]) -> float:
+    return time.time() - Path(env["STEPFLOW_KIT_HEARTBEAT_FILE"]).stat().st_mtime
+
+
+def test_core_killed_and_restarted_the_same_process_serves_again(
+    core, server_factory, model_cache_dir, inference_contract, tmp_path
+):
+    """kill -9 of the core, a new core on the same address: the worker (same process,
+    never exited) serves the new core within 30 s; its heartbeat file stays fresh."""
+    prefix = inference_contract["routePrefix"]
+    env = worker_env(model_cache_dir, tmp_path / "w", core.address, prefix)
     worker = server_factory(env, args=[])
     assert worker.proc is not None
+    with httpx.Client(base_url=core.base_url, timeout=60) as client:
+        _wait_components(client, prefix)
+    assert _run_embed(core, prefix, ["one"])["embed"]["dimensions"] == 384
+    core.kill()
+    time.sleep(3)
+    core.start()
     t0 = time.monotonic()
-    assert worker.proc.wait(timeout=120) == 1, worker.stderr()
-    print(f"gave up after {time.monotonic() - t0:.0f}s")
-    err = worker.stderr()
-    assert "giving up after 15 consecutive failures" in err
-    assert "is unreachable or went away" in err
+    with httpx.Client(base_url=core.base_url, timeout=60) as client:
+        assert _wait_components(client, prefix, timeout=30) == {"embed", "rerank"}
+    assert _run_embed(core, prefix, ["two"])["embed"]["dimensions"] == 384
+    took = time.monotonic() - t0
+    print(f"served the restarted core {took:.1f}s after its return")
+    assert took < 30
+    assert worker.proc.poll() is None, worker.stderr()
+    assert _heartbeat_age(env) < 6
+    # The model is loaded once per process, however often the core restarts.
+    assert worker.stderr().count("loaded embedding model") == 1
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=20) == 0, worker.stderr()
+
+
+def test_worker_outlives_the_sdk_giving_up_and_serves_a_late_core(
+    server_factory, model_cache_dir, contract, inference_contract, tmp_path
+):
+    """stepflow-py 0.13's worker gives up after 15 failed connection attempts 2 s apart;
+    the worker loop starts it again (logged at INFO with the reason), so a core that
+    appears only after that is still served, by the same process."""
+    prefix = inference_contract["routePrefix"]
+    late = _core(tmp_path, contract, inference_contract)
+    env = worker_env(model_cache_dir, tmp_path / "w", late.address, prefix)
+    worker = server_factory(env, args=[])
+    assert worker.proc is not None
+    deadline = time.monotonic() + 120
+    while not ("giving up after 15 consecutive failures" in worker.stderr()
+               and "reconnecting to" in worker.stderr()):
+        assert worker.proc.poll() is None, worker.stderr()
+        assert time.monotonic() < deadline, worker.stderr()
+        time.sleep(0.5)
+    reconnects = [
+        json.loads(line)
+        for line in worker.stderr().splitlines()
+        if line.startswith("{") and "reconnecting to" in line
+    ]
+    assert reconnects and reconnects[0]["level"] == "INFO", reconnects
+    assert "giving up after 15 consecutive failures" in reconnects[0]["message"]
+    assert _heartbeat_age(env) < 6  # alive while waiting for the core
+    try:
+        late.start()
+        t0 = time.monotonic()
+        with httpx.Client(base_url=late.base_url, timeout=60) as client:
+            assert _wait_components(client, prefix, timeout=30) == {"embed", "rerank"}
+        print(f"served the late core {time.monotonic() - t0:.1f}s after it started")
+        assert _run_embed(late, prefix, ["late"])["embed"]["dimensions"] == 384
+        assert worker.proc.poll() is None, worker.stderr()
+    finally:
+        late.stop()

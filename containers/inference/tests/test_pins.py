@@ -59,12 +59,18 @@ def test_containerfile_torch_version_equals_the_pin():
 
 def test_containerfile_sdk_version_equals_the_pin_and_the_contract(contract):
     default_gen = contract["defaultGeneration"]
-    sdk = contract["generations"][default_gen]["sdk"]
-    assert runtime_pins()["stepflow-py"] == sdk
+    gen = contract["generations"][default_gen]
+    # The image builds the contract's default generation unless told otherwise.
+    assert arg_defaults("STEPFLOW_GENERATION") == [default_gen]
     defaults = arg_defaults("STEPFLOW_PY_VERSION")
-    assert defaults and set(defaults) == {sdk}, defaults
+    assert defaults and set(defaults) == {gen["sdk"]}, defaults
     extras = arg_defaults("STEPFLOW_PY_EXTRAS")
-    assert extras and set(extras) == {contract["generations"][default_gen]["sdkExtras"]}
+    assert extras and set(extras) == {gen["sdkExtras"]}
+    # The 0.11 SDK (with its "http" extra) is the package's own dependency.
+    deps = _pyproject()["project"]["dependencies"]
+    assert runtime_pins()["stepflow-py"] == contract["generations"]["0.11"]["sdk"]
+    sdk_req = next(r for r in deps if r.startswith("stepflow-py"))
+    assert sdk_req.startswith(f"stepflow-py[{contract['generations']['0.11']['sdkExtras']}]==")
     # The 0.13 generation's SDK and core versions come from pyproject.toml too.
     groups = _pyproject()["dependency-groups"]
     assert _pins(groups["sdk-0_13"])["stepflow-py"] == contract["generations"]["0.13"]["sdk"]

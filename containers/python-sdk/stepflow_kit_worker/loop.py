@@ -15,6 +15,10 @@
   (STEPFLOW_SHUTDOWN_GRACE_SECS, the SDK's setting, default 10), tasks still running
   then are cancelled (the core re-dispatches them once their heartbeats stop), and
   `run()` returns 0.
+* Every gRPC channel stepflow-py opens gets GRPC_CHANNEL_OPTIONS (below): its own
+  subchannel pool and a short reconnect back-off, so a returning core is reached at
+  once, and keepalive pings, so a hung core or a silently dead connection ends the pull
+  stream within about 30 s.
 * With a heartbeat file configured, a task on the same asyncio event loop touches it
   every `heartbeat_interval` seconds (default 5). A liveness probe that checks the
   file's age therefore fails when the event loop hangs, and only then: the file is
@@ -62,11 +66,19 @@ HEARTBEAT_INTERVAL_SECS = 5.0
 # back-off (up to 120 s) and fails at once with the last, stale "Connection refused",
 # long after the core is back. A channel-local pool and a back-off of at most 2 s make
 # each new channel connect afresh.
+# HTTP/2 keepalive pings (every 20 s, 10 s to answer, also on a stream that carries no
+# data) end a pull stream whose core is hung or whose connection died silently, which
+# stepflow-py's channels would otherwise wait on forever.
 GRPC_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.use_local_subchannel_pool", 1),
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.min_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.keepalive_time_ms", 20000),
+    ("grpc.keepalive_timeout_ms", 10000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.http2.ping_timeout_ms", 10000),
 )
 
 

@@ -156,6 +156,33 @@ def test_core_down_longer_than_the_sdk_retries(core, worker_factory, sdk_contrac
     assert worker.stop() == 0
 
 
+def test_a_hung_core_is_left_and_its_successor_served(core, worker_factory, sdk_contract, figure):
+    """A core that stops answering without closing its connections (SIGSTOP here; a lost
+    node or a hung process in a cluster): the keepalive pings end the pull stream within
+    keepalive time + timeout (20 s + 10 s), and an idle but healthy stream is not ended."""
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory()
+    wait_serving(core, route, 30)
+    time.sleep(25)  # longer than one keepalive interval, idle
+    assert "connection lost" not in worker.text(), worker.text()
+    assert add_round_trip(core, route) == 42
+    assert core.proc is not None
+    core.proc.send_signal(signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        wait_until(lambda: "ping timeout" in worker.text(), 45, "the keepalive to give up", 0.5)
+        figure("pull stream to a hung core ended by keepalive after", time.monotonic() - t0)
+    finally:
+        core.proc.send_signal(signal.SIGCONT)
+    core.kill()
+    core.start()
+    took = wait_serving(core, route, SERVE_AGAIN_WITHIN)
+    figure("serving the hung core's successor after its start", took)
+    assert add_round_trip(core, route) == 42
+    assert worker.alive()
+    assert worker.stop() == 0
+
+
 def test_sigterm_during_a_task_lets_it_finish(core, worker_factory, sdk_contract, figure):
     route = sdk_contract["routePrefix"]
     worker = worker_factory(STEPFLOW_SHUTDOWN_GRACE_SECS="10")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
+from typing import Any
 
 from .config import ConfigError, Settings, apply_process_defaults
 from .sdk import SdkMismatchError, check_sdk_supports, sdk_version
@@ -32,7 +34,34 @@ With STEPFLOW_TRANSPORT=grpc (needs stepflow-py 0.13; no listener, --host/--port
   STEPFLOW_TASKS_URL                  core host:port to pull tasks from (default: localhost:7837)
   STEPFLOW_QUEUE_NAME                 queue = the core plugin's queueName (default: inference)
   STEPFLOW_MAX_CONCURRENT             tasks executed at once (default: 4)
+  STEPFLOW_SHUTDOWN_GRACE_SECS        after SIGTERM, how long tasks in progress may
+                                      finish (default: 10)
+  STEPFLOW_KIT_HEARTBEAT_FILE         absolute path the worker touches every 5 s (a
+                                      liveness probe checks its age); unset: no file
+  STEPFLOW_KIT_RECONNECT_DELAY_SECS   wait before connecting again, 0 to 2 (default: 1)
 """
+
+
+def grpc_loop_settings(settings: Settings) -> Any:
+    """The worker loop's settings (shutdown grace, heartbeat file, reconnect delay from
+    the environment; address, queue and concurrency as `settings` read them)."""
+    try:
+        from stepflow_kit_worker.loop import ConfigError as LoopConfigError
+        from stepflow_kit_worker.loop import LoopSettings
+    except ImportError as exc:
+        raise ConfigError(
+            f"STEPFLOW_TRANSPORT=grpc needs the stepflow_kit_worker package ({exc}); the "
+            "image and verify/inference/run.sh install it from containers/python-sdk/"
+        ) from None
+    try:
+        return dataclasses.replace(
+            LoopSettings.from_env(default_queue=settings.queue_name),
+            tasks_url=settings.tasks_url,
+            queue_name=settings.queue_name,
+            max_concurrent=settings.max_concurrent,
+        )
+    except LoopConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,9 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    loop_settings = None
     try:
         settings = Settings.from_env()
         check_sdk_supports(settings.transport)
+        if settings.transport == "grpc":
+            loop_settings = grpc_loop_settings(settings)
     except (ConfigError, SdkMismatchError) as exc:
         print(f"stepflow-inference: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -92,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.transport == "grpc":
         from .server import serve_grpc
 
-        return asyncio.run(serve_grpc(settings))
+        return asyncio.run(serve_grpc(settings, loop_settings))
 
     from .server import serve
 

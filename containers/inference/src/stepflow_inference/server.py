@@ -15,6 +15,9 @@ Two transports, one per StepFlow generation (STEPFLOW_TRANSPORT, see sdk.py):
   registered with a stepflow-py StepflowServer and served by the SDK's pull worker
   stepflow_py.worker.grpc_worker.run_grpc_worker(), which dials the core at
   STEPFLOW_TASKS_URL, pulls tasks from STEPFLOW_QUEUE_NAME and reports results back.
+  stepflow_kit_worker.loop.WorkerLoop (the python-sdk image's worker loop, built into
+  this package) runs it: it connects again whenever the core goes away, touches
+  STEPFLOW_KIT_HEARTBEAT_FILE every 5 s and stops promptly on SIGTERM/SIGINT.
   The model loads in the background meanwhile; tasks pulled before it is loaded wait.
 
 In both modes the model is loaded once per process and the device logic is the same.
@@ -25,8 +28,6 @@ In both modes the model is loaded once per process and the device logic is the s
 import asyncio
 import inspect
 import logging
-import os
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -118,6 +119,8 @@ class State:
             if self.ready_event is None:
                 self.ready_event = asyncio.Event()
             await self.ready_event.wait()
+            if self.status == "failed":
+                raise RuntimeError(f"model failed to load: {self.error}")
         assert self.batcher is not None
         return self.batcher
 
@@ -241,6 +244,8 @@ async def _load(state: State, on_failure: Any) -> None:
         state.status = "failed"
         state.error = str(exc)
         logger.error("model loading failed, exiting: %s", exc)
+        if state.ready_event is not None:
+            state.ready_event.set()  # tasks waiting for the model fail now
         on_failure()
         return
     state.mark_ready(embedder)
@@ -281,31 +286,18 @@ async def serve(settings: Settings, host: str, port: int) -> int:
     return 3 if state.status == "failed" else 0
 
 
-def _handle_task_tasks() -> list[asyncio.Task[Any]]:
-    """The SDK worker's in-flight task handlers (claim, execute, CompleteTask)."""
-    current = asyncio.current_task()
-    return [
-        t
-        for t in asyncio.all_tasks()
-        if t is not current
-        and not t.done()
-        and getattr(t.get_coro(), "__qualname__", "") == "handle_task"
-    ]
-
-
-async def serve_grpc(settings: Settings) -> int:
+async def serve_grpc(settings: Settings, loop_settings: Any) -> int:
     """StepFlow 0.13: pull tasks from the core until SIGTERM/SIGINT; returns the process
     exit code.
 
-    stepflow-py 0.13's worker retries an unreachable core every 2 s and gives up after
-    15 failed attempts; after a successful session it stops when the core goes away.
-    Either way this process then exits with status 1 and Kubernetes restarts it.
-
-    SIGTERM/SIGINT: the SDK's own handler only takes effect when the next task arrives
-    (an idle worker would wait for SIGKILL), so this server replaces it: stop pulling at
-    once, let tasks already pulled finish (at most STEPFLOW_SHUTDOWN_GRACE_SECS, default
-    10, the SDK's setting), exit 0. A failed model load stops the worker: exit 3."""
-    from stepflow_py.worker.grpc_worker import run_grpc_worker
+    `loop_settings` (a stepflow_kit_worker.loop.LoopSettings with this server's tasks
+    URL, queue and concurrency) configures the worker loop: it restarts stepflow-py's
+    worker whenever that returns (the core went away, or stayed unreachable for the
+    SDK's 15 attempts), so the process outlives restarts of the core; it touches the
+    heartbeat file; on SIGTERM/SIGINT it stops pulling at once, lets tasks already
+    pulled finish (at most STEPFLOW_SHUTDOWN_GRACE_SECS, default 10) and returns 0. A
+    failed model load stops the worker: exit 3."""
+    from stepflow_kit_worker.loop import WorkerLoop
 
     state = State(settings=settings)
     state.ready_event = asyncio.Event()
@@ -320,60 +312,15 @@ async def serve_grpc(settings: Settings) -> int:
         settings.queue_name,
         settings.max_concurrent,
     )
-    worker = asyncio.create_task(
-        run_grpc_worker(
-            server=server,
-            tasks_url=settings.tasks_url,
-            queue_name=settings.queue_name,
-            max_concurrent=settings.max_concurrent,
-        ),
-        name="grpc-worker",
+    worker_loop = WorkerLoop(server, loop_settings)
+    loader = asyncio.create_task(
+        _load(state, lambda: worker_loop.request_stop("model loading failed", exit_code=3)),
+        name="model-loader",
     )
-    # The worker installs its signal handlers in its first step; let it run that step,
-    # then install ours in their place.
-    await asyncio.sleep(0)
-    stop_signal: list[str] = []
-
-    def on_signal(name: str) -> None:
-        if not stop_signal:
-            logger.info("%s received: no new tasks; finishing tasks in progress", name)
-        stop_signal.append(name)
-        worker.cancel()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig.name)
-    loader = asyncio.create_task(_load(state, worker.cancel), name="model-loader")
     try:
-        await worker
-    except asyncio.CancelledError:
-        if state.status != "failed" and not stop_signal:
-            raise
+        code = await worker_loop.run()
     finally:
         if not loader.done():
             loader.cancel()
-    if state.status == "failed":
-        return 3
-    if not stop_signal:
-        logger.error(
-            "the gRPC worker stopped: the StepFlow core at STEPFLOW_TASKS_URL=%s is "
-            "unreachable or went away",
-            settings.tasks_url,
-        )
-        return 1
-    in_flight = _handle_task_tasks()
-    if in_flight:
-        grace = float(os.environ.get("STEPFLOW_SHUTDOWN_GRACE_SECS", "10"))
-        _done, pending = await asyncio.wait(in_flight, timeout=grace)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
-        logger.info(
-            "%d task(s) finished, %d cancelled after %.0f s (the core re-dispatches them)",
-            len(in_flight) - len(pending),
-            len(pending),
-            grace,
-        )
-    logger.info("gRPC worker stopped")
-    return 0
+    logger.info("gRPC worker stopped (exit status %d)", code)
+    return code
