@@ -149,6 +149,15 @@ describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns
     expect(objects.filter((o) => ['HorizontalPodAutoscaler', 'PodDisruptionBudget'].includes(o.kind) && o.metadata.name === `${prefix}stepflow-core`)).toEqual([]);
   });
 
+  test('claim templates are immutable: they carry no label that changes between releases', () => {
+    for (const sts of objects.filter((o) => o.kind === 'StatefulSet')) {
+      for (const t of sts.spec.volumeClaimTemplates ?? []) {
+        expect(t.metadata.labels['app.kubernetes.io/version']).toBeUndefined();
+        expect(t.metadata.labels).toMatchObject(sts.spec.selector.matchLabels);
+      }
+    }
+  });
+
   test('the config keeps state in sqlite on the claim and resumes interrupted runs; its checksum annotates the pod', () => {
     const core = find(objects, 'StatefulSet', `${prefix}stepflow-core`);
     const cm = find(objects, 'ConfigMap', `${prefix}stepflow-config`);

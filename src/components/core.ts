@@ -154,9 +154,10 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
       },
       podAnnotations: () => ({ [CONFIG_CHECKSUM_ANNOTATION]: createHash('sha256').update(this.configText).digest('hex') }),
       initContainers: () => this.initContainers(),
-      // stepflow-server 0.13 does not exit on SIGTERM while workers hold a stream open (it
-      // does once they disconnect); its state is on the claim, so a short wait costs nothing.
-      terminationGracePeriodSeconds: 15,
+      // stepflow-server 0.13 does not exit on SIGTERM while workers hold a stream open, and
+      // stops answering meanwhile: the wait is downtime. Its state is on the claim and
+      // survives the SIGKILL (runs resume at start), so the wait is kept short.
+      terminationGracePeriodSeconds: common.generation === StepFlowGeneration.GRPC_PULL ? 5 : 15,
     }, [
       ...envVars({
         [CONTRACT.env.logLevel]: common.logLevel,

@@ -48,3 +48,8 @@ export function componentLabels(placement: Placement, component: ComponentId, ve
 export function serviceHost(name: string, namespace: string): string {
   return `${name}.${namespace}.svc`;
 }
+
+/** The labels that stay the same from release to release, for immutable fields (claim templates). */
+export function stableLabels(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([key]) => key !== 'app.kubernetes.io/version'));
+}

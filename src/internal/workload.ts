@@ -2,7 +2,7 @@ import { ApiObject, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT, ComponentId } from '../contract';
-import { componentLabels, resourceName, selectorLabels } from './metadata';
+import { componentLabels, resourceName, selectorLabels, stableLabels } from './metadata';
 import { ResolvedCommon } from './resolve';
 import { HPA_DEFAULTS, replicaRange } from './scaling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
@@ -203,7 +203,8 @@ export class ComponentWorkload extends Construct {
           selector: { matchLabels: this.selector },
           updateStrategy: { type: 'RollingUpdate' },
           persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
-          volumeClaimTemplates: spec.volumeClaimTemplates?.map((t) => ({ metadata: { name: t.name, labels: this.labels }, spec: t.spec })),
+          // Claim templates are immutable: only labels that never change between releases (no version).
+          volumeClaimTemplates: spec.volumeClaimTemplates?.map((t) => ({ metadata: { name: t.name, labels: stableLabels(this.labels) }, spec: t.spec })),
           template,
         },
       });
