@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { CONTRACT, ComponentId } from '../src/contract';
-import { DEV_PROPS, synth, workloads } from './helpers';
+import { CONTRACT, ComponentId, DEFAULT_GENERATION } from '../src/contract';
+import { StepFlowGeneration } from '../src';
+import { prod } from '../charts/prod';
+import { DEV_PROPS, containers as containersOf, synth, workloads } from './helpers';
 
 // The Containerfiles, the constructs and contract.json must agree on every port, UID,
 // command, health path and pinned version: a Containerfile edit that drifts fails here.
@@ -33,51 +35,74 @@ const instruction = (stage: Stage, kw: string) => stage.instructions.filter(([k]
 const jsonForm = (s: string) => JSON.parse(s) as string[];
 
 const devObjects = synth(DEV_PROPS);
+const GENERATIONS = Object.values(StepFlowGeneration);
 
 describe.each(['core', 'python-sdk', 'inference'] as ComponentId[])('containers/%s/Containerfile', (component) => {
   const c = CONTRACT.components[component];
   const file = path.join(ROOT, 'containers', component, 'Containerfile');
   const stages = parseContainerfile(file);
   const runtime = stages.find((s) => s.name === 'runtime');
-  // The production image is the `runtime` stage; ARGs and instructions it inherits come from its base stage.
-  const chain = (s: Stage): Stage[] => {
-    const from = instruction(s, 'FROM')[0] ?? '';
-    const parent = stages.find((p) => p.name !== '' && from.split(/\s+/)[0] === p.name);
-    return parent ? [...chain(parent), s] : [s];
+  /** The stages the `runtime` target is built from when STEPFLOW_GENERATION is `generation` (base first). */
+  const imageOf = (generation: string): Stage[] => {
+    const chain = (s: Stage): Stage[] => {
+      const from = (instruction(s, 'FROM')[0] ?? '').replace(/\$\{STEPFLOW_GENERATION\}/g, generation).replace(/^--platform=\S+\s+/, '');
+      const parent = stages.find((p) => p.name !== '' && from.split(/\s+/)[0] === p.name);
+      return parent ? [...chain(parent), s] : [s];
+    };
+    return chain(runtime!);
   };
-  const image = chain(runtime!);
-  const last = (kw: string) => image.flatMap((s) => instruction(s, kw)).pop();
-  const argOf = (name: string) => image.map((s) => s.args[name]).filter((v) => v !== undefined).pop();
-  const container = workloads(devObjects).find((w) => w.metadata.labels.component === component).spec.template.spec.containers[0];
 
   test('has a runtime stage, last in the file (the default target)', () => {
     expect(runtime).toBeDefined();
     expect(stages[stages.length - 1].name).toBe('runtime');
   });
 
-  test('port, UID and GID ARG defaults equal contract.json', () => {
-    expect(argOf('STEPFLOW_PORT')).toBe(String(c.port));
-    expect(argOf('STEPFLOW_UID')).toBe(String(c.uid));
-    expect(argOf('STEPFLOW_GID')).toBe(String(c.gid));
-    expect(last('EXPOSE')).toBe('${STEPFLOW_PORT}');
-    expect(last('USER')).toBe('${STEPFLOW_UID}:${STEPFLOW_GID}');
-  });
-
-  test('ENTRYPOINT + CMD run exactly what the construct runs', () => {
-    expect([...jsonForm(last('ENTRYPOINT')!), ...jsonForm(last('CMD')!)]).toEqual([...container.command, ...container.args]);
-  });
-
-  test('HEALTHCHECK calls the liveness endpoint on the contract port', () => {
-    const hc = last('HEALTHCHECK')!;
-    expect(hc).toContain(`http://127.0.0.1:${c.port}${c.health.liveness}`);
-    expect(hc).not.toMatch(/--version/);
-  });
-
-  test('pinned StepFlow versions equal contract.json', () => {
-    const v = CONTRACT.generations['0.11'];
+  test('its generation ARG defaults to the contract\'s default generation, and its pinned StepFlow versions to that generation\'s', () => {
     const all = Object.assign({}, ...stages.map((s) => s.args));
+    const v = CONTRACT.generations[DEFAULT_GENERATION];
     if (component === 'core') expect(all.STEPFLOW_ORCHESTRATOR_VERSION).toBe(v.orchestrator);
-    else expect(all.STEPFLOW_PY_VERSION).toBe(v.sdk);
+    else {
+      expect(stages[0].args.STEPFLOW_GENERATION).toBe(DEFAULT_GENERATION);
+      expect(all.STEPFLOW_PY_VERSION).toBe(v.sdk);
+      expect(all.STEPFLOW_PY_EXTRAS ?? '').toBe(v.sdkExtras);
+    }
+  });
+
+  describe.each(GENERATIONS)('StepFlow %s', (generation) => {
+    const image = imageOf(generation);
+    const last = (kw: string) => image.flatMap((st) => instruction(st, kw)).pop();
+    const argOf = (name: string) => image.map((st) => st.args[name]).filter((x) => x !== undefined).pop();
+    const objects = synth({ ...DEV_PROPS, generation });
+    const container = workloads(objects).find((w) => w.metadata.labels.component === component).spec.template.spec.containers[0];
+
+    test('UID and GID ARG defaults equal contract.json; a port is exposed exactly when the process listens', () => {
+      expect(argOf('STEPFLOW_UID')).toBe(String(c.uid));
+      expect(argOf('STEPFLOW_GID')).toBe(String(c.gid));
+      expect(last('USER')).toBe('${STEPFLOW_UID}:${STEPFLOW_GID}');
+      if (container.ports) {
+        expect(argOf('STEPFLOW_PORT')).toBe(String(c.port));
+        expect(last('EXPOSE')).toBe('${STEPFLOW_PORT}');
+      } else {
+        expect(last('EXPOSE')).toBeUndefined();
+      }
+    });
+
+    test('ENTRYPOINT + CMD run exactly what the construct runs', () => {
+      const cmd = last('CMD');
+      expect([...jsonForm(last('ENTRYPOINT')!), ...(cmd ? jsonForm(cmd) : [])]).toEqual([...container.command, ...(container.args ?? [])]);
+    });
+
+    test('HEALTHCHECK checks what the liveness probe checks', () => {
+      const hc = last('HEALTHCHECK')!;
+      expect(hc).not.toMatch(/--version/);
+      if (container.livenessProbe.httpGet) {
+        expect(hc).toContain(`http://127.0.0.1:${c.port}${container.livenessProbe.httpGet.path}`);
+      } else {
+        // gRPC-pull workers: the same heartbeat check, in the image's exec form.
+        expect(jsonForm(hc.replace(/^.*?CMD\s+/, '')).slice(0, 3)).toEqual(container.livenessProbe.exec.command);
+        expect(argOf('STEPFLOW_KIT_HEARTBEAT_FILE')).toBe(container.env.find((e: any) => e.name === CONTRACT.env.heartbeatFile).value);
+      }
+    });
   });
 
   test('base images are pinned by tag and can be pinned by digest', () => {
@@ -92,6 +117,23 @@ describe.each(['core', 'python-sdk', 'inference'] as ComponentId[])('containers/
   test('a .dockerignore beside it keeps the context small', () => {
     expect(fs.existsSync(`${file}.dockerignore`)).toBe(true);
   });
+});
+
+test('the core image carries the state directory the claim is mounted on', () => {
+  const stages = parseContainerfile(path.join(ROOT, 'containers', 'core', 'Containerfile'));
+  const all = Object.assign({}, ...stages.map((s) => s.args));
+  expect(all.STEPFLOW_STATE_DIR).toBe(CONTRACT.components.core.state.mountPath);
+});
+
+test('build.sh tags images with the generation\'s imageTag, the tag prod pulls; dev.sh with the dev tag the dev manifests pull', () => {
+  const build = fs.readFileSync(path.join(ROOT, 'scripts', 'build.sh'), 'utf8');
+  const dev = fs.readFileSync(path.join(ROOT, 'scripts', 'dev.sh'), 'utf8');
+  expect(build).toMatch(/contract "generations\.\$\{generation\}\.imageTag"/);
+  expect(dev).toMatch(/contract images\.devTag/);
+  for (const generation of GENERATIONS) {
+    for (const o of containersOf(synth(prod(generation)))) expect(o.image.split(':').pop()).toBe(CONTRACT.generations[generation].imageTag);
+  }
+  for (const o of containersOf(devObjects)) expect(o.image.split(':').pop()).toBe(CONTRACT.images.devTag);
 });
 
 test('the inference image and construct agree on the model cache and writable paths', () => {
