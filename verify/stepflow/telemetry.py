@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""Telemetry of the real StepFlow programs, started as the synthesized manifests say.
+
+Synthesizes two installations with the library (lib/src, compiled by `tsc -p .`):
+  * `telemetry`: the DEV preset with telemetry {logFormat: JSON, otlpEndpoint:
+    http://otel-collector.observability.svc:4317} (tracing and metrics on by default);
+  * `plain`: the DEV preset as it is (no endpoint, text logs).
+Then, with verify.py's machinery (objects read back from the YAML; command, args, env,
+volumes and security context as written; Service host names -> 127.0.0.1), it starts the
+dev core (stepflow-server 0.13.0) and one python-sdk worker (stepflow-py 0.13.0 in the
+image's `python3 -m stepflow_kit_worker` loop), no inference, and checks:
+  1. with logFormat JSON every line the core writes (stdout and stderr, what `kubectl logs`
+     shows) is a JSON object with `timestamp`, `level` and `message`;
+  2. with the endpoint set, an OTLP/gRPC receiver on 127.0.0.1 (otlp_receiver.py; the
+     endpoint's host is the one extra rewrite, printed as a REWRITE line) receives, per
+     `service.name` resource attribute: trace spans and metrics from the core, trace spans
+     (and logs) from the python-sdk worker after a workflow run through it
+     (POST /api/v1/flows + /api/v1/runs with a /python/udf step, as verify.py's scenarios do);
+  3. without an endpoint the core logs text lines, not JSON.
+
+Prints PASS:/FAIL:/REWRITE:/FIGURE: lines and ends with `N passed, M failed` (exit 1 on a
+failure, 2 on bad arguments). Needs root (a private network namespace, entered by itself
+when the machine has interfaces other than lo, and one mount namespace per container), PyYAML
+(it re-runs itself with the tools venv of run.sh when the python has none), node, and the
+stepflow 0.13 venv of run.sh (its grpcio and opentelemetry-proto run the receiver).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+CACHE = Path(os.environ.get("STEPFLOW_KIT_CACHE") or Path.home() / ".cache" / "stepflow-kit")
+PYVER = f"{sys.version_info.major}.{sys.version_info.minor}"
+DEFAULT_CORE_VENV = CACHE / f"stepflow-0.13-orchestrator-0.13.0-py-0.13.0-py{PYVER}"
+TOOLS_PYTHON = CACHE / f"stepflow-verify-tools-py{PYVER}-pyyaml-6.0.2" / "bin" / "python"
+# otlp_receiver.py's venv: gRPC over h2 (grpcio's server rejects zstd-compressed messages)
+RECEIVER_REQUIREMENTS = ["h2==4.4.1", "hpack==4.2.0", "hyperframe==6.1.0", "zstandard==0.25.0",
+                         "opentelemetry-proto==1.45.2", "protobuf==5.29.6"]
+DEFAULT_RECEIVER_VENV = CACHE / (f"stepflow-otlp-receiver-py{PYVER}-h2-4.4.1-zstandard-0.25.0-"
+                                 "opentelemetry-proto-1.45.2-protobuf-5.29.6")
+ENDPOINT = "http://otel-collector.observability.svc:4317"
+COLLECTOR = ("otel-collector", "observability", 4317)  # Service name, namespace, port of ENDPOINT
+NETNS_MARK = "STEPFLOW_VERIFY_TELEMETRY_NETNS"
+
+USAGE = """telemetry.py [--core-venv DIR] [--receiver-venv DIR] [--workdir DIR] [--export-timeout S] [--summary-file F] [--keep] [-h]"""
+
+SYNTH_JS = r"""
+const lib = require(process.argv[1] + '/lib/src');
+const [, , outdir, variant] = process.argv;
+const app = new lib.StepFlowApp({ outdir });
+const telemetry = variant === 'telemetry'
+  ? { otlpEndpoint: process.argv[4], logFormat: lib.LogFormat.JSON } : undefined;
+new lib.StepFlowChart(app, 'dev', { environment: lib.StepFlowEnvironment.DEV,
+  generation: lib.StepFlowGeneration.GRPC_PULL, ...(telemetry ? { telemetry } : {}) });
+app.synth();
+"""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="telemetry.py", usage=USAGE, description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--core-venv", default=str(DEFAULT_CORE_VENV),
+                    help="venv with stepflow-orchestrator 0.13.0 + stepflow-py 0.13.0 (default: run.sh's, %(default)s)")
+    ap.add_argument("--receiver-venv", default=str(DEFAULT_RECEIVER_VENV),
+                    help="venv for otlp_receiver.py, made here with RECEIVER_REQUIREMENTS when missing "
+                         "(needs PyPI, so before the private network namespace; default %(default)s)")
+    ap.add_argument("--workdir", default=str(CACHE / "stepflow-verify-runs"),
+                    help="parent of the run directory (logs, volumes); not under /tmp (default %(default)s)")
+    ap.add_argument("--export-timeout", type=float, default=45.0,
+                    help="seconds to wait for the expected OTLP exports after the workflow (default %(default)s; "
+                         "the core and the worker export metrics every 10 s, spans within 5 s)")
+    ap.add_argument("--summary-file", default="", help="write 'PASSED FAILED' there (for run.sh)")
+    ap.add_argument("--keep", action="store_true", help="keep the process logs (the directory is printed)")
+    return ap.parse_args(argv)
+
+
+def reexec_if_needed(argv: list[str]) -> None:
+    """PyYAML (verify.py needs it) and a network namespace with nothing but lo."""
+    try:
+        import yaml  # noqa: F401,PLC0415
+    except ImportError:
+        if TOOLS_PYTHON.exists() and Path(sys.executable) != TOOLS_PYTHON:
+            os.execv(str(TOOLS_PYTHON), [str(TOOLS_PYTHON), "-B", __file__, *argv])
+        raise SystemExit(f"telemetry.py: PyYAML is missing and {TOOLS_PYTHON} does not exist "
+                         "(bash verify/stepflow/run.sh --help: run.sh makes it)")
+    if os.geteuid() != 0:
+        raise SystemExit("telemetry.py: must run as root (private network and mount namespaces)")
+    ifaces = set(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else set()
+    ensure_receiver_venv(Path(parse_args(argv).receiver_venv), online=bool(ifaces - {"lo"}))
+    if ifaces - {"lo"} and os.environ.get(NETNS_MARK) != "1":
+        env = {**os.environ, NETNS_MARK: "1"}
+        os.execvpe("unshare", ["unshare", "-n", "--", "/bin/sh", "-ec", 'ip link set lo up; exec "$@"', "sh",
+                               sys.executable, "-B", __file__, *argv], env)
+
+
+def ensure_receiver_venv(d: Path, online: bool) -> None:
+    """Create the receiver's venv once (a `.complete` marker, like run.sh's make_venv), under a lock."""
+    if (d / ".complete").exists():
+        return
+    if not online:
+        raise SystemExit(f"telemetry.py: {d} is missing and this network namespace reaches nothing: create it "
+                         f"first (python3 -m venv DIR && DIR/bin/pip install {' '.join(RECEIVER_REQUIREMENTS)}; "
+                         "touch DIR/.complete), or run telemetry.py outside the namespace once")
+    import fcntl  # noqa: PLC0415
+    d.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(d) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (d / ".complete").exists():
+            return
+        print(f"telemetry.py: creating {d}", file=sys.stderr, flush=True)
+        shutil.rmtree(d, ignore_errors=True)
+        try:
+            subprocess.run(["/usr/bin/python3", "-m", "venv", str(d)], check=True, timeout=300)
+            subprocess.run([str(d / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                            "--progress-bar", "off", *RECEIVER_REQUIREMENTS], check=True, timeout=600,
+                           stdout=sys.stderr)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
+            raise SystemExit(f"telemetry.py: could not create {d}: {e}") from e
+        (d / ".complete").touch()
+
+
+# --------------------------------------------------------------------------- after the checks above
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    reexec_if_needed(argv)
+    sys.path.insert(0, str(HERE))
+    from scenarios import Scenario, role  # noqa: PLC0415
+    from verify import Env, Results, Runner, ServicePlan, info, load_objects, log, workloads  # noqa: PLC0415
+
+    results = Results()
+    t_start = time.time()
+
+    def _terminate(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+
+    class TelemetryRunner(Runner):
+        """verify.py's Runner; the collector's Service name maps to the receiver's local port."""
+
+        collector: ServicePlan | None = None
+
+        def make_pod(self, env: Any, rep: Any, services: list[Any], port_rewrites: dict[int, int]) -> None:
+            extra = [self.collector] if self.collector is not None else []
+            super().make_pod(env, rep, list(services) + extra, port_rewrites)
+
+    run_args = argparse.Namespace(
+        generation="0.13", core_venv=args.core_venv, inference_venv="", inference_sdk013="", model_dir="",
+        runs=1, init_timeout=60.0, keep=args.keep, workdir=args.workdir, only_resilience=False, summary_file="")
+    tmp = Path(tempfile.mkdtemp(prefix="stepflow-telemetry-"))
+    receiver: subprocess.Popen | None = None
+    r: Runner | None = None
+    try:
+        r = TelemetryRunner(run_args, results)
+        manifests = synthesize(tmp, results)
+        if manifests is None:
+            return finish(results, args, t_start)
+        counts_file = r.work / "otlp-counts.json"
+        receiver, port = start_receiver(Path(args.receiver_venv), counts_file, r.work / "otlp-receiver.log")
+        if not results.check(port is not None, "OTLP/gRPC receiver listens on 127.0.0.1",
+                             f"port {port}" if port else (r.work / "otlp-receiver.log").read_text(errors="replace")[-500:]):
+            return finish(results, args, t_start)
+        r.collector = ServicePlan(obj={"spec": {}}, name=COLLECTOR[0], namespace=COLLECTOR[1], replicas=[],
+                                  port_map={COLLECTOR[2]: port})
+        info(f"the endpoint {ENDPOINT} is served by the receiver at 127.0.0.1:{port} (otlp_receiver.py)")
+
+        # ---- 1 + 2: JSON logs and OTLP export ------------------------------------------------
+        t0 = time.time()
+        env = Env(manifests["telemetry"], load_objects(manifests["telemetry"]))
+        label = "[telemetry dev gen 0.13]"
+        log(f"===== {label} {env.path}")
+        sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=("core", "python-sdk"))
+        try:
+            up = r.check_probes(label, sc.reps, sc.services)
+            sc.core_log_clean()
+            cfg = sc.config()
+            served = check_components(sc, cfg, Results)
+            flows = sc.python_flows(cfg, served) if up else None
+            t_flow = time.time()
+            if flows:
+                run_add_flow(results, sc, flows, label)
+            info(f"{label} workflow took {time.time() - t_flow:.1f}s")
+            core_svc, sdk_svc = expected_services(sc, role)
+            got = wait_exports(counts_file, core_svc, sdk_svc, args.export_timeout, receiver)
+            report_exports(results, label, got, core_svc, sdk_svc)
+            check_core_json_log(results, label, proc_of(sc, role, "core"))
+            check_worker_log(results, label, proc_of(sc, role, "python-sdk"))
+            sc.check_no_restarts()
+        finally:
+            r.stop_all()
+            if mon.is_alive():
+                mon.join(5)
+        info(f"{label} took {time.time() - t0:.0f}s")
+
+        # ---- 3: no endpoint -> text logs ------------------------------------------------------
+        t0 = time.time()
+        env = Env(manifests["plain"], load_objects(manifests["plain"]))
+        label = "[plain dev gen 0.13]"
+        log(f"===== {label} {env.path}")
+        before = read_counts(counts_file)
+        sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=("core",))
+        try:
+            r.check_probes(label, sc.reps, sc.services)
+            sc.core_log_clean()
+            time.sleep(2)
+            check_core_text_log(results, label, proc_of(sc, role, "core"))
+            sc.check_no_restarts()
+        finally:
+            r.stop_all()
+            if mon.is_alive():
+                mon.join(5)
+        after = read_counts(counts_file)
+        results.check(summary(after) == summary(before), f"{label} nothing reaches the receiver without an endpoint",
+                      f"exports before {summary(before)}, after {summary(after)}")
+        info(f"{label} took {time.time() - t0:.0f}s")
+        final = read_counts(counts_file)
+        for svc, sigs in sorted(final.items()):
+            for sig, rec in sorted(sigs.items()):
+                print(f"FIGURE: telemetry {svc} {sig}: {rec['items']} {ITEM[sig]} in {rec['exports']} exports "
+                      f"(first {rec['first_s']}s, last {rec['last_s']}s after the receiver started)", flush=True)
+    except KeyboardInterrupt as e:
+        results.check(False, "telemetry interrupted", str(e))
+    except SystemExit as e:
+        if e.code not in (0, None):
+            results.check(False, "telemetry setup", str(e.code))
+    except Exception as e:  # noqa: BLE001
+        import traceback  # noqa: PLC0415
+        traceback.print_exc()
+        results.check(False, "telemetry crashed", f"{type(e).__name__}: {e}")
+    finally:
+        if r is not None:
+            r.cleanup()
+        stop_receiver(receiver)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return finish(results, args, t_start)
+
+
+ITEM = {"traces": "spans", "metrics": "data points", "logs": "log records"}
+
+
+def finish(results: Any, args: argparse.Namespace, t_start: float) -> int:
+    print(f"telemetry: took {time.time() - t_start:.0f} s", flush=True)
+    print(f"{len(results.passed)} passed, {len(results.failed)} failed", flush=True)
+    for name in results.failed:
+        print(f"  failed: {name}", flush=True)
+    if args.summary_file:
+        Path(args.summary_file).write_text(f"{len(results.passed)} {len(results.failed)}\n")
+    return 0 if results.passed and not results.failed else 1
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def synthesize(tmp: Path, results: Any) -> dict[str, Path] | None:
+    """The two installations, from the compiled library (lib/src)."""
+    if not (REPO / "lib" / "src" / "index.js").exists():
+        r = subprocess.run(["npx", "--no-install", "tsc", "-p", "."], cwd=REPO, capture_output=True, timeout=300)
+        if r.returncode != 0:
+            results.check(False, "compile the library (tsc -p .)", r.stdout.decode(errors="replace")[-800:])
+            return None
+    out = {}
+    for variant in ("telemetry", "plain"):
+        d = tmp / variant
+        r = subprocess.run(["node", "-e", SYNTH_JS, str(REPO), str(d), variant, ENDPOINT],
+                           capture_output=True, timeout=120)
+        files = sorted(d.glob("*.yaml"))
+        if not results.check(r.returncode == 0 and len(files) == 1, f"synthesize the {variant} installation",
+                             f"{[f.name for f in files]} {r.stderr.decode(errors='replace')[-600:]}"):
+            return None
+        out[variant] = files[0]
+        print(f"telemetry: synthesized {variant}: {files[0]}", flush=True)
+    return out
+
+
+def start(r: Any, env: Any, label: str, scenario_cls: Any, role: Any, workloads: Any,
+          keep_roles: tuple[str, ...]) -> tuple[Any, threading.Thread]:
+    """Start the pods of the roles kept, one replica each, workers first (gen 0.13)."""
+    overrides = {role(wl): (1 if role(wl) in keep_roles else 0) for wl in workloads(env)}
+    sc = scenario_cls(r, env, label, replicas_override=overrides)
+    r.stop_monitor.clear()
+    mon = threading.Thread(target=r.monitor, daemon=True)
+    sc.plan()
+    for rep in sc.reps:  # the same pod names (and logs) as an earlier scenario: read only this one's lines
+        for p in rep.containers.values():
+            p.log_offset = p.log_path.stat().st_size if p.log_path.exists() else 0
+    sc.start(core_first=False)
+    mon.start()
+    return sc, mon
+
+
+def check_components(sc: Any, cfg: dict[str, Any], results_cls: Any) -> dict[str, list[str]]:
+    """scenarios.py's component check, counted for the plugins whose workers run here only."""
+    class Quiet(results_cls):
+        def check(self, ok: bool, name: str, detail: str = "") -> bool:
+            self.lines.append((ok, name, detail))
+            return ok
+
+    quiet = Quiet()
+    quiet.lines = []
+    saved = sc.res
+    sc.res = quiet
+    try:
+        served = sc.check_components(cfg)
+    finally:
+        sc.res = saved
+    absent = [p for p in cfg.get("plugins", {}) if cfg["plugins"][p].get("type") == "grpc" and sc.plugin_workload(cfg, p) is None]
+    for ok, name, detail in quiet.lines:
+        if any(f"plugin {p!r}" in name for p in absent):
+            print(f"INFO: not started here: {name} -- {detail}", flush=True)
+        else:
+            saved.check(ok, name, detail)
+    return served
+
+
+def run_add_flow(results: Any, sc: Any, flows: dict[str, Any], label: str) -> None:
+    """One run of verify.py's a+b flow (a /python/udf step). The inference plugin of the config
+    has no worker here, so the core waits its plugin-readiness timeout (30 s) before the step."""
+    a, b = random.randint(1, 10**6), random.randint(1, 10**6)
+    ok, out, detail = sc.run_flow(flows["add"], {"a": a, "b": b}, timeout=90)
+    results.check(ok and out == a + b, f"{label} workflow {flows['path']} a+b through the core REST API",
+                  f"input a={a} b={b}, expected {a + b}, got {out!r} ({detail})")
+
+
+def proc_of(sc: Any, role: Any, which: str) -> Any:
+    rep = next(x for x in sc.reps if role(x.workload) == which)
+    return next(v for k, v in rep.containers.items() if k.startswith("main:"))
+
+
+# stepflow-server 0.13.0 reports this service.name, fixed in the program: it reads neither
+# STEPFLOW_SERVICE_NAME nor OTEL_SERVICE_NAME (it does add OTEL_RESOURCE_ATTRIBUTES' other keys).
+CORE_SERVICE_NAME = "stepflow-server"
+
+
+def expected_services(sc: Any, role: Any) -> tuple[str, str]:
+    """service.name of the core and of the worker (stepflow-py: STEPFLOW_SERVICE_NAME, default stepflow-python)."""
+    sdk = proc_of(sc, role, "python-sdk")
+    return CORE_SERVICE_NAME, sdk.env.get("STEPFLOW_SERVICE_NAME", "stepflow-python")
+
+
+# --------------------------------------------------------------------------- receiver
+
+
+def start_receiver(venv: Path, out: Path, log_path: Path) -> tuple[subprocess.Popen, int | None]:
+    py = venv / "bin" / "python"
+    if not py.exists():
+        raise SystemExit(f"{py} not found (the receiver venv, see --receiver-venv)")
+    fh = log_path.open("wb")
+    p = subprocess.Popen([str(py), "-B", str(HERE / "otlp_receiver.py"), "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=fh, stdin=subprocess.DEVNULL, start_new_session=True)
+    assert p.stdout is not None
+    ready, _, _ = select.select([p.stdout], [], [], 20)
+    line = p.stdout.readline().decode(errors="replace") if ready else ""
+    try:
+        port = int(json.loads(line)["port"])
+    except (ValueError, KeyError, TypeError):
+        port = None
+    return p, port
+
+
+def stop_receiver(p: subprocess.Popen | None) -> None:
+    if p is None or p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+def read_counts(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def summary(c: dict[str, Any]) -> dict[str, dict[str, int]]:
+    return {s: {k: v["exports"] for k, v in sig.items()} for s, sig in c.items()}
+
+
+def items(c: dict[str, Any], svc: str, sig: str) -> int:
+    return int(c.get(svc, {}).get(sig, {}).get("items", 0))
+
+
+def wait_exports(path: Path, core_svc: str, sdk_svc: str, timeout: float, receiver: subprocess.Popen) -> dict[str, Any]:
+    """Wait (bounded) until the core's spans and metrics and the worker's spans, metrics and
+    logs have arrived; return the counts."""
+    want = [(core_svc, "traces"), (core_svc, "metrics"), (sdk_svc, "traces"), (sdk_svc, "metrics"), (sdk_svc, "logs")]
+    end = time.time() + timeout
+    c = read_counts(path)
+    while time.time() < end and receiver.poll() is None:
+        c = read_counts(path)
+        if all(items(c, s, k) > 0 for s, k in want):
+            break
+        time.sleep(0.5)
+    return c
+
+
+def report_exports(results: Any, label: str, c: dict[str, Any], core_svc: str, sdk_svc: str) -> None:
+    def detail(svc: str, sig: str) -> str:
+        rec = c.get(svc, {}).get(sig)
+        if not rec:
+            return f"nothing for service.name={svc!r}; received: {summary(c)}"
+        names = sorted(rec["names"].items(), key=lambda kv: -kv[1])[:8]
+        return (f"{rec['items']} {ITEM[sig]} in {rec['exports']} exports, service.name={svc!r}, "
+                f"grpc-encoding {rec.get('encodings')}" + (f"; names {dict(names)}" if names else ""))
+
+    results.check(items(c, core_svc, "traces") > 0, f"{label} the core sends trace spans over OTLP/gRPC", detail(core_svc, "traces"))
+    results.check(items(c, core_svc, "metrics") > 0, f"{label} the core sends metrics over OTLP/gRPC", detail(core_svc, "metrics"))
+    results.check(items(c, sdk_svc, "traces") > 0, f"{label} the python-sdk worker sends trace spans after a workflow run",
+                  detail(sdk_svc, "traces"))
+    results.check(items(c, sdk_svc, "logs") > 0, f"{label} the python-sdk worker sends its logs over OTLP (STEPFLOW_LOG_DESTINATION)",
+                  detail(sdk_svc, "logs"))
+    # the worker's metrics and the core's logs: reported, not required
+    for svc, sig in ((sdk_svc, "metrics"), (core_svc, "logs")):
+        print(f"INFO: {label} {sig} of {svc}: {detail(svc, sig)}", flush=True)
+    others = sorted(set(c) - {core_svc, sdk_svc})
+    results.check(not others, f"{label} every export names the service.name of its component",
+                  f"other service.name values: {others}" if others else f"only {core_svc!r} and {sdk_svc!r}")
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def log_lines(p: Any) -> list[str]:
+    """The container's output (stdout and stderr), without the stand-in's own start markers."""
+    text = ""
+    if p.log_path.exists():
+        with p.log_path.open("rb") as fh:
+            fh.seek(getattr(p, "log_offset", 0))
+            text = fh.read().decode(errors="replace")
+    return [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("===== start ")]
+
+
+def as_object(line: str) -> dict[str, Any] | None:
+    try:
+        v = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return v if isinstance(v, dict) else None
+
+
+def is_port_line(obj: dict[str, Any] | None) -> bool:
+    """stepflow-server's `{"port":N}` line once it listens (its readiness line, always JSON)."""
+    return obj is not None and set(obj) == {"port"}
+
+
+def check_core_json_log(results: Any, label: str, p: Any) -> None:
+    lines = log_lines(p)
+    bad, port_lines, levels = [], 0, {}
+    for ln in lines:
+        obj = as_object(ln)
+        if is_port_line(obj):
+            port_lines += 1
+            continue
+        if obj is None or not all(k in obj for k in ("timestamp", "level", "message")):
+            bad.append(ln)
+            continue
+        levels[obj["level"]] = levels.get(obj["level"], 0) + 1
+    results.check(bool(lines) and not bad and bool(levels),
+                  f"{label} every core log line is a JSON object with timestamp, level, message (STEPFLOW_LOG_FORMAT=json)",
+                  f"{len(lines)} lines, levels {levels}, {port_lines} {{\"port\":N}} line(s)"
+                  + (f"; {len(bad)} not: {bad[0][:300]!r}" if bad else ""))
+
+
+def check_core_text_log(results: Any, label: str, p: Any) -> None:
+    lines = log_lines(p)
+    objs = [ln for ln in lines if (o := as_object(ln)) is not None and not is_port_line(o)]
+    results.check(bool(lines) and not objs and any("Starting Stepflow server" in ln for ln in lines),
+                  f"{label} the core logs text lines without a log format set (STEPFLOW_LOG_FORMAT={p.env.get('STEPFLOW_LOG_FORMAT')})",
+                  f"{len(lines)} lines, {len(objs)} JSON; first: {lines[0][:200]!r}" if lines else "no output")
+
+
+def check_worker_log(results: Any, label: str, p: Any) -> None:
+    """With STEPFLOW_LOG_DESTINATION=stderr,otlp the worker keeps logging to stderr (kubectl logs)."""
+    lines = log_lines(p)
+    objs = [o for ln in lines if (o := as_object(ln)) is not None]
+    bad = [ln for ln in lines if as_object(ln) is None]
+    results.check(bool(objs), f"{label} the python-sdk worker still logs to stderr with OTLP logging on",
+                  f"{len(lines)} lines, {len(objs)} JSON objects" + (f"; not JSON: {bad[0][:200]!r}" if bad else ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
