@@ -366,9 +366,11 @@ def worker_crash(ops: Ops) -> None:
 
 
 def spread(ops: Ops, n: int) -> None:
-    """Which replica ran each of n concurrent one-step runs."""
+    """Which replica ran each of n concurrent one-step runs (1.5 s each)."""
     tag0 = f"spread-{random.randint(0, 10**6)}"
-    flow = ops.flow(1, sleep=0.5)
+    # 1.5 s per run: n runs at once exceed what one worker takes (STEPFLOW_MAX_CONCURRENT), so
+    # every connected worker gets some
+    flow = ops.flow(1, sleep=1.5)
     rids = [ops.submit(flow, f"{tag0}-{i}") for i in range(n)]
     res = ops.wait_runs(rids, 90)
     counts = {p.replica.pod_name: 0 for p in ops.workers}  # type: ignore[attr-defined]
@@ -492,7 +494,21 @@ def backup_restore(ops: Ops, cfg: dict[str, Any], gen: str) -> None:
     marker = mark.get("blobId") if isinstance(mark, dict) else None
     # kubectl scale --replicas=0 (SIGTERM), a fresh claim, the backup copied in as the DB file
     grace = float(pod_spec(ops.core_rep.workload).get("terminationGracePeriodSeconds", 30))
+    answers: list[tuple[float, int]] = []  # /health while the core shuts down
+
+    def watch(t_sig: float) -> None:
+        while ops.core.alive() and time.time() - t_sig < grace + 2:
+            st_h, _ = ops.api("GET", "/health", timeout=1)
+            answers.append((time.time() - t_sig, st_h))
+            time.sleep(1)
+
+    watcher = threading.Thread(target=watch, args=(time.time(),), daemon=True)
+    watcher.start()
     rc, took = ops.r.kill(ops.core, signal.SIGTERM, grace=grace)
+    watcher.join(5)
+    served = [round(t, 1) for t, st_h in answers if st_h == 200]
+    print(f"FIGURE: gen {gen} core /health during its shutdown: answered at {served or 'never'} s after SIGTERM, "
+          f"{len(answers) - len(served)} of {len(answers)} probes failed", flush=True)
     old = host_dir.with_name(host_dir.name + ".replaced")
     host_dir.rename(old)
     host_dir.mkdir()
@@ -582,6 +598,9 @@ def run_resilience(r: Runner, envfile: Path) -> None:
         if not ops.setup(cfg, served):
             return
         if gen == "0.13":
+            # readiness only shows that the core is reachable: a worker that started before the
+            # core connects at its next attempt, up to 2 s later
+            time.sleep(3)
             spread(ops, 24)
         core_crash(ops, gen)
         if gen == "0.13":
