@@ -62,8 +62,10 @@ SYNTH_JS = r"""
 const lib = require(process.argv[1] + '/lib/src');
 const [, , outdir, variant] = process.argv;
 const app = new lib.StepFlowApp({ outdir });
-const telemetry = variant === 'telemetry'
-  ? { otlpEndpoint: process.argv[4], logFormat: lib.LogFormat.JSON } : undefined;
+const telemetry = {
+  telemetry: { otlpEndpoint: process.argv[4], logFormat: lib.LogFormat.JSON },
+  'metrics-only': { otlpEndpoint: process.argv[4], logFormat: lib.LogFormat.JSON, tracing: false, metrics: true },
+}[variant];
 new lib.StepFlowChart(app, 'dev', { environment: lib.StepFlowEnvironment.DEV,
   generation: lib.StepFlowGeneration.GRPC_PULL, ...(telemetry ? { telemetry } : {}) });
 app.synth();
@@ -185,6 +187,7 @@ def main(argv: list[str]) -> int:
         env = Env(manifests["telemetry"], load_objects(manifests["telemetry"]))
         label = "[telemetry dev gen 0.13]"
         log(f"===== {label} {env.path}")
+        before = read_counts(counts_file)
         sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=("core", "python-sdk"))
         try:
             up = r.check_probes(label, sc.reps, sc.services)
@@ -206,7 +209,51 @@ def main(argv: list[str]) -> int:
             r.stop_all()
             if mon.is_alive():
                 mon.join(5)
-        info(f"{label} took {time.time() - t0:.0f}s")
+        figures(label, before, read_counts(counts_file), time.time() - t0)
+
+        # ---- 2b: tracing false, metrics true -----------------------------------------------------
+        t0 = time.time()
+        env = Env(manifests["metrics-only"], load_objects(manifests["metrics-only"]))
+        label = "[metrics-only dev gen 0.13]"
+        log(f"===== {label} {env.path} (telemetry.tracing false, metrics true)")
+        before = read_counts(counts_file)
+        sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=("core", "python-sdk"))
+        try:
+            up = r.check_probes(label, sc.reps, sc.services)
+            cfg = sc.config()
+            served = check_components(sc, cfg, Results)
+            flows = sc.python_flows(cfg, served) if up else None
+            if flows:
+                run_add_flow(results, sc, flows, label)
+            core_svc, sdk_svc = expected_services(sc, role)
+            core_env = proc_of(sc, role, "core").env
+            sdk_env = proc_of(sc, role, "python-sdk").env
+            # one metrics interval (10 s) after the run, so spans (batched, 5 s) would have arrived too
+            t_run = time.time()
+            end = t_run + args.export_timeout
+            d: dict[str, Any] = {}
+            while time.time() < end and receiver.poll() is None:
+                d = delta(before, read_counts(counts_file))
+                if items(d, core_svc, "metrics") > 0 and time.time() - t_run >= 11:
+                    break
+                time.sleep(0.5)
+            results.check(items(d, core_svc, "metrics") > 0,
+                          f"{label} the core sends metrics (STEPFLOW_METRICS_ENABLED={core_env.get('STEPFLOW_METRICS_ENABLED')})",
+                          f"{items(d, core_svc, 'metrics')} data points")
+            results.check(items(d, core_svc, "traces") == 0 and bool(flows),
+                          f"{label} the core sends no spans (STEPFLOW_TRACE_ENABLED={core_env.get('STEPFLOW_TRACE_ENABLED')})",
+                          f"{items(d, core_svc, 'traces')} spans in the {time.time() - t_run:.0f}s after a workflow run")
+            print(f"INFO: {label} the worker has one switch for spans, metrics and OTLP logs "
+                  f"(STEPFLOW_TRACE_ENABLED={sdk_env.get('STEPFLOW_TRACE_ENABLED')}): it sent "
+                  f"{items(d, sdk_svc, 'traces')} spans, {items(d, sdk_svc, 'metrics')} metric data points, "
+                  f"{items(d, sdk_svc, 'logs')} log records", flush=True)
+            check_core_json_log(results, label, proc_of(sc, role, "core"))
+            sc.check_no_restarts()
+        finally:
+            r.stop_all()
+            if mon.is_alive():
+                mon.join(5)
+        figures(label, before, read_counts(counts_file), time.time() - t0)
 
         # ---- 3: no endpoint -> text logs ------------------------------------------------------
         t0 = time.time()
@@ -228,12 +275,7 @@ def main(argv: list[str]) -> int:
         after = read_counts(counts_file)
         results.check(summary(after) == summary(before), f"{label} nothing reaches the receiver without an endpoint",
                       f"exports before {summary(before)}, after {summary(after)}")
-        info(f"{label} took {time.time() - t0:.0f}s")
-        final = read_counts(counts_file)
-        for svc, sigs in sorted(final.items()):
-            for sig, rec in sorted(sigs.items()):
-                print(f"FIGURE: telemetry {svc} {sig}: {rec['items']} {ITEM[sig]} in {rec['exports']} exports "
-                      f"(first {rec['first_s']}s, last {rec['last_s']}s after the receiver started)", flush=True)
+        figures(label, before, after, time.time() - t0)
     except KeyboardInterrupt as e:
         results.check(False, "telemetry interrupted", str(e))
     except SystemExit as e:
@@ -275,7 +317,7 @@ def synthesize(tmp: Path, results: Any) -> dict[str, Path] | None:
             results.check(False, "compile the library (tsc -p .)", r.stdout.decode(errors="replace")[-800:])
             return None
     out = {}
-    for variant in ("telemetry", "plain"):
+    for variant in ("telemetry", "metrics-only", "plain"):
         d = tmp / variant
         r = subprocess.run(["node", "-e", SYNTH_JS, str(REPO), str(d), variant, ENDPOINT],
                            capture_output=True, timeout=120)
@@ -395,6 +437,28 @@ def read_counts(path: Path) -> dict[str, Any]:
 
 def summary(c: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {s: {k: v["exports"] for k, v in sig.items()} for s, sig in c.items()}
+
+
+def delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What arrived between two snapshots of the counts: items and exports per service and signal."""
+    out: dict[str, Any] = {}
+    for svc, sigs in after.items():
+        for sig, rec in sigs.items():
+            b = before.get(svc, {}).get(sig, {})
+            n, e = rec["items"] - b.get("items", 0), rec["exports"] - b.get("exports", 0)
+            if e:
+                out.setdefault(svc, {})[sig] = {"items": n, "exports": e}
+    return out
+
+
+def figures(label: str, before: dict[str, Any], after: dict[str, Any], took: float) -> None:
+    d = delta(before, after)
+    for svc, sigs in sorted(d.items()):
+        for sig, rec in sorted(sigs.items()):
+            print(f"FIGURE: {label} {svc} {sig}: {rec['items']} {ITEM[sig]} in {rec['exports']} exports", flush=True)
+    if not d:
+        print(f"FIGURE: {label} nothing received", flush=True)
+    print(f"INFO: {label} took {took:.0f}s", flush=True)
 
 
 def items(c: dict[str, Any], svc: str, sig: str) -> int:
