@@ -18,7 +18,7 @@ usage() {
     cat <<'USAGE'
 usage: scripts/lint.sh [--no-install] [-h|--help]
 
-Runs shellcheck (scripts/, verify/, test/scripts/ and the provisioning scripts of
+Runs shellcheck (scripts/, verify/, containers/*/tests/, .ci/run, test/scripts/ and the provisioning scripts of
 scripts/lima/stepflow-dev.yaml), hadolint (containers/*/Containerfile), the BuildKit
 frontend check (test/scripts/containerfiles, Go; skipped without Go) and the bats
 suite (test/scripts/*.bats). Prints "N passed, M failed" last; exits 1 on any finding.
@@ -143,7 +143,10 @@ for f in scripts/*.sh scripts/lib/*.sh test/scripts/*.bats test/scripts/*.bash t
 done
 while IFS= read -r f; do
     sc_files+=("${f}")
-done < <(find verify -name '*.sh' -type f 2>/dev/null | LC_ALL=C sort)
+done < <(find verify containers -name '*.sh' -type f 2>/dev/null | LC_ALL=C sort)
+for f in .ci/run; do
+    [ -f "${f}" ] && sc_files+=("${f}")
+done
 mkdir -p "${work}/lima"
 for t in scripts/lima/*.yaml; do
     [ -f "${t}" ] || continue
