@@ -40,7 +40,7 @@ Commands:
                              no privilege escalation, tmpfs for writable paths);
                              default tag: dev, the one `build` pushes
   deploy                     npm run synth, then kubectl apply -f dist/dev.yaml
-  test                       wait until the deployed StepFlow Deployments are Available
+  test                       wait until the deployed StepFlow workloads are ready
   registry                   start (if needed) and check the registry at localhost:5000
   logs <component> [--follow] [--local]
                              logs of the component's pods (--local: of the container
@@ -346,7 +346,9 @@ cmd_test() {
     require_kubeconfig
     local selector
     selector="$(contract labels.app)=$(contract app)"
+    # Deployments (python-sdk) and StatefulSets (core, inference) alike: every pod Ready.
     kube wait --for=condition=Available deployment --all-namespaces -l "${selector}" --timeout=300s
+    kube wait --for=condition=Ready pod --all-namespaces -l "${selector}" --timeout=300s
     kube get pods --all-namespaces -l "${selector}" -o wide
 }
 

@@ -226,6 +226,7 @@ CALLS
     assert_calls <<CALLS
 ${LIST}
 kubectl --kubeconfig ${KUBECONFIG_FILE} wait --for=condition=Available deployment --all-namespaces -l app=stepflow --timeout=300s
+kubectl --kubeconfig ${KUBECONFIG_FILE} wait --for=condition=Ready pod --all-namespaces -l app=stepflow --timeout=300s
 kubectl --kubeconfig ${KUBECONFIG_FILE} get pods --all-namespaces -l app=stepflow -o wide
 CALLS
 }
