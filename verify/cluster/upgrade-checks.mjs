@@ -179,12 +179,14 @@ if (opts.scenario === 'readme-apply') {
   const rejected = new Set();
   for (const e of env) {
     const r = user(['apply', '-f', e.newFile]);
+    const here = new Set();
     for (const m of r.stderr.matchAll(/The (\w+) "([^"]+)" is invalid/g)) {
       const o = e.next.find((x) => x.kind === m[1] && x.metadata.name === m[2]);
-      rejected.add(o ? ref(o) : `${m[1]}/${m[2]}`);
+      here.add(o ? ref(o) : `${m[1]}/${m[2]}`);
     }
+    for (const x of here) rejected.add(x);
     if (r.code === 0) pass('kubectl apply -f NEW over the previous release succeeds', e.newFile, r.stderr ? `stderr: ${r.stderr}` : '');
-    else if (rejected.size) note(`kubectl apply -f ${e.newFile} rejected (immutable fields): ${fmtSet(rejected)}`);
+    else if (here.size) note(`kubectl apply -f ${e.newFile} rejected (immutable fields): ${fmtSet(here)}`);
     else fail('kubectl apply -f NEW over the previous release succeeds', e.newFile, `exit ${r.code}\n${r.stderr}`);
   }
   // Every object whose change the server rejects (immutable fields) is one the
