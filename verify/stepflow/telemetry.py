@@ -56,7 +56,8 @@ ENDPOINT = "http://otel-collector.observability.svc:4317"
 COLLECTOR = ("otel-collector", "observability", 4317)  # Service name, namespace, port of ENDPOINT
 NETNS_MARK = "STEPFLOW_VERIFY_TELEMETRY_NETNS"
 
-USAGE = """telemetry.py [--core-venv DIR] [--receiver-venv DIR] [--workdir DIR] [--export-timeout S] [--summary-file F] [--keep] [-h]"""
+USAGE = """telemetry.py [--core-venv DIR] [--receiver-venv DIR] [--workdir DIR] [--export-timeout S]
+                    [--summary-file F] [--keep] [--prepare-only] [-h]"""
 
 SYNTH_JS = r"""
 const lib = require(process.argv[1] + '/lib/src');
@@ -87,6 +88,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "the core and the worker export metrics every 10 s, spans within 5 s)")
     ap.add_argument("--summary-file", default="", help="write 'PASSED FAILED' there (for run.sh)")
     ap.add_argument("--keep", action="store_true", help="keep the process logs (the directory is printed)")
+    ap.add_argument("--prepare-only", action="store_true",
+                    help="create the receiver venv when missing (needs PyPI), print its path and exit")
     return ap.parse_args(argv)
 
 
@@ -139,6 +142,10 @@ def ensure_receiver_venv(d: Path, online: bool) -> None:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.prepare_only:
+        ensure_receiver_venv(Path(args.receiver_venv), online=True)
+        print(args.receiver_venv, flush=True)
+        return 0
     reexec_if_needed(argv)
     sys.path.insert(0, str(HERE))
     from scenarios import Scenario, role  # noqa: PLC0415
