@@ -3,7 +3,8 @@
 //   (a) the app's own synth of all environments (node lib/main.js)
 //   (b) `cdk8s synth` end to end
 //   (c) `cdk8s synth` of an empty cdk8s App (the CLI's floor)
-//   (d) one App with 100 environment charts
+//   (d) one StepFlowApp with 100 environment charts
+//   (e) the same with cdk8s's own App (for comparison: it re-validates once per chart)
 // Usage: npm run bench [-- --runs N]   (runs `tsc` first)
 'use strict';
 const { execFileSync } = require('child_process');
@@ -40,12 +41,14 @@ fs.mkdirSync(empty);
 fs.writeFileSync(path.join(empty, 'app.js'), `const { App } = require(${JSON.stringify(require.resolve('cdk8s', { paths: [ROOT] }))}); new App().synth();\n`);
 fs.writeFileSync(path.join(empty, 'cdk8s.yaml'), 'language: typescript\napp: node app.js\noutput: dist\n');
 
-// (d) 100 environment charts in one App
+// (d), (e) 100 environment charts in one App: ours, then cdk8s's own
 const many = path.join(tmp, 'many.js');
 fs.writeFileSync(many, `
-const { App } = require(${JSON.stringify(require.resolve('cdk8s', { paths: [ROOT] }))});
-const { StepFlowChart, StepFlowEnvironment } = require(${JSON.stringify(path.join(ROOT, 'lib', 'src'))});
-const app = new App({ outdir: process.argv[2] });
+const { App, YamlOutputType } = require(${JSON.stringify(require.resolve('cdk8s', { paths: [ROOT] }))});
+const { StepFlowApp, StepFlowChart, StepFlowEnvironment } = require(${JSON.stringify(path.join(ROOT, 'lib', 'src'))});
+const app = process.argv[3] === 'cdk8s'
+  ? new App({ outdir: process.argv[2], outputFileExtension: '.yaml', yamlOutputType: YamlOutputType.FILE_PER_CHART })
+  : new StepFlowApp({ outdir: process.argv[2] });
 for (let i = 0; i < 100; i++) {
   const env = StepFlowEnvironment.DEV.extend({ name: 'env' + i, namespace: 'stepflow-env' + i, namePrefix: 'e' + i + '-' });
   new StepFlowChart(app, 'env' + i, { environment: env });
@@ -58,6 +61,7 @@ const results = [
   ['(b) cdk8s synth, end to end', median(cdk8s, ['synth', '--no-check-upgrade', '--output', path.join(tmp, 'b')], { cwd: ROOT }), null],
   ['(c) cdk8s synth, empty App', median(cdk8s, ['synth', '--no-check-upgrade'], { cwd: empty }), null],
   ['(d) 100 environment charts', median('node', [many, path.join(tmp, 'd')]), null],
+  ['(e) the same, cdk8s App', median('node', [many, path.join(tmp, 'e'), 'cdk8s']), null],
 ];
 const [a, b, c, d] = results.map((r) => r[1]);
 const targets = [
