@@ -90,6 +90,7 @@ RESULTS="$WORK/results.jsonl"
 KCM_PID=""
 SCHED_PID=""
 KWOK_PID=""
+CHECKS_PID=""
 stop_controllers() {
   stop_pid "$KWOK_PID"; KWOK_PID=""
   stop_pid "$SCHED_PID"; SCHED_PID=""
@@ -97,6 +98,7 @@ stop_controllers() {
 }
 cleanup() {
   local rc=$?
+  stop_pid "$CHECKS_PID"
   stop_controllers
   stop_servers
   if [ "$KEEP_LOGS" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
@@ -185,8 +187,12 @@ run_scenario() { # run_scenario NAME MANIFEST...
     stop_controllers; stop_apiserver; return 0
   fi
   local rc=0
+  # in the background, so that a signal stops the run at once (cleanup stops it too)
   "$NODE" "$HERE/checks.mjs" --scenario "$name" --kubectl "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" \
-    --results "$RESULTS" --work "$WORK" --apiserver-pid "$APISERVER_PID" "${margs[@]}" || rc=$?
+    --results "$RESULTS" --work "$WORK" --apiserver-pid "$APISERVER_PID" "${margs[@]}" &
+  CHECKS_PID=$!
+  wait "$CHECKS_PID" || rc=$?
+  CHECKS_PID=""
   if [ "$rc" -gt 1 ]; then
     record_fail "$name" "checks.mjs runs" "-" "checks.mjs crashed with exit code $rc (see output above)"
   fi
