@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT, ComponentId } from '../contract';
 import { componentLabels, resourceName, selectorLabels, stableLabels } from './metadata';
+import { AutoscalingOptions, DisruptionBudgetOptions } from '../types';
 import { ResolvedCommon } from './resolve';
 import { HPA_DEFAULTS, replicaRange } from './scaling';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
@@ -142,107 +143,122 @@ export class ComponentWorkload extends Construct {
 
   constructor(scope: Construct, id: string, private readonly spec: WorkloadSpec) {
     super(scope, id);
-    const port = CONTRACT.components[spec.component].port;
-    const { placement, autoscaling, disruptionBudget } = spec.common;
+    const { placement } = spec.common;
     this.name = resourceName(placement, CONTRACT.components[spec.component].name);
     this.selector = selectorLabels(placement, spec.component);
     this.labels = componentLabels(placement, spec.component, spec.version);
-    const metadata = { name: this.name, namespace: placement.namespace, labels: this.labels };
-    const httpPort = (): k8s.ServicePort => ({ name: HTTP_PORT_NAME, port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' });
+    this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: this.metadata, automountServiceAccountToken: false });
+    if (spec.listens) this.service = this.clusterService();
+    if (spec.kind === 'StatefulSet') this.headlessService = this.headless();
+    this.workload = spec.kind === 'Deployment' ? this.deployment() : this.statefulSet(this.headlessService!);
+    if (spec.common.autoscaling) this.autoscaler = this.horizontalAutoscaler(spec.common.autoscaling);
+    if (spec.common.disruptionBudget) this.disruptionBudget = this.budget(spec.common.disruptionBudget);
+  }
 
-    this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', {
-      metadata,
-      automountServiceAccountToken: false,
+  private get metadata(): k8s.ObjectMeta {
+    return { name: this.name, namespace: this.spec.common.placement.namespace, labels: this.labels };
+  }
+
+  private httpPort(): k8s.ServicePort {
+    return { name: HTTP_PORT_NAME, port: CONTRACT.components[this.spec.component].port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' };
+  }
+
+  private clusterService(): k8s.KubeService {
+    const affinity = this.spec.sessionAffinitySeconds;
+    return new k8s.KubeService(this, 'Service', {
+      metadata: this.metadata,
+      spec: {
+        type: 'ClusterIP',
+        selector: this.selector,
+        ...(affinity !== undefined ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIp: { timeoutSeconds: affinity } } } : {}),
+        ports: [this.httpPort()],
+      },
     });
+  }
 
-    if (spec.listens) {
-      this.service = new k8s.KubeService(this, 'Service', {
-        metadata,
-        spec: {
-          type: 'ClusterIP',
-          selector: this.selector,
-          ...(spec.sessionAffinitySeconds !== undefined
-            ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIp: { timeoutSeconds: spec.sessionAffinitySeconds } } }
-            : {}),
-          ports: [httpPort()],
-        },
-      });
-    }
+  /** The StatefulSet's governing Service: its pods' DNS names, ready or not. */
+  private headless(): k8s.KubeService {
+    return new k8s.KubeService(this, 'HeadlessService', {
+      metadata: { ...this.metadata, name: `${this.name}-headless` },
+      spec: {
+        clusterIp: 'None',
+        publishNotReadyAddresses: true,
+        selector: this.selector,
+        // Pull workers listen on nothing: their pods get DNS names but no port.
+        ports: this.spec.listens ? [this.httpPort()] : undefined,
+      },
+    });
+  }
 
-    const template = Lazy.any({ produce: () => this.podTemplate() });
-    const replicas = autoscaling ? undefined : spec.common.replicas;
-    if (spec.kind === 'Deployment') {
-      this.workload = new k8s.KubeDeployment(this, 'Deployment', {
-        metadata,
-        spec: {
-          replicas,
-          revisionHistoryLimit: 5,
-          selector: { matchLabels: this.selector },
-          strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromString('25%'), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
-          template,
-        },
-      });
-    } else {
-      const headless = this.headlessService = new k8s.KubeService(this, 'HeadlessService', {
-        metadata: { ...metadata, name: `${this.name}-headless` },
-        spec: {
-          clusterIp: 'None',
-          publishNotReadyAddresses: true,
-          selector: this.selector,
-          // Pull workers listen on nothing: their pods get DNS names but no port.
-          ports: spec.listens ? [httpPort()] : undefined,
-        },
-      });
-      this.workload = new k8s.KubeStatefulSet(this, 'StatefulSet', {
-        metadata,
-        spec: {
-          replicas,
-          serviceName: headless.name,
-          podManagementPolicy: 'Parallel',
-          revisionHistoryLimit: 5,
-          selector: { matchLabels: this.selector },
-          updateStrategy: { type: 'RollingUpdate' },
-          persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
-          // Claim templates are immutable: only labels that never change between releases (no version).
-          volumeClaimTemplates: spec.volumeClaimTemplates?.map((t) => ({ metadata: { name: t.name, labels: stableLabels(this.labels) }, spec: t.spec })),
-          template,
-        },
-      });
-    }
+  /** With an autoscaler the workload carries no replicas, so `kubectl apply` never fights it. */
+  private get replicas(): number | undefined {
+    return this.spec.common.autoscaling ? undefined : this.spec.common.replicas;
+  }
 
-    if (autoscaling) {
-      this.autoscaler = new k8s.KubeHorizontalPodAutoscalerV2(this, 'Autoscaler', {
-        metadata,
-        spec: {
-          scaleTargetRef: { apiVersion: this.workload.apiVersion, kind: this.workload.kind, name: this.name },
-          minReplicas: autoscaling.minReplicas,
-          maxReplicas: autoscaling.maxReplicas,
-          metrics: [
-            { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: autoscaling.cpuUtilizationPercent ?? HPA_DEFAULTS.cpuUtilizationPercent } } },
-            { type: 'Resource', resource: { name: 'memory', target: { type: 'Utilization', averageUtilization: autoscaling.memoryUtilizationPercent ?? HPA_DEFAULTS.memoryUtilizationPercent } } },
-          ],
-          behavior: {
-            scaleDown: {
-              stabilizationWindowSeconds: autoscaling.scaleDownStabilizationSeconds ?? HPA_DEFAULTS.scaleDownStabilizationSeconds,
-              selectPolicy: 'Max',
-              policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }],
-            },
+  private deployment(): k8s.KubeDeployment {
+    return new k8s.KubeDeployment(this, 'Deployment', {
+      metadata: this.metadata,
+      spec: {
+        replicas: this.replicas,
+        revisionHistoryLimit: 5,
+        selector: { matchLabels: this.selector },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromString('25%'), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        template: Lazy.any({ produce: () => this.podTemplate() }),
+      },
+    });
+  }
+
+  private statefulSet(headless: k8s.KubeService): k8s.KubeStatefulSet {
+    return new k8s.KubeStatefulSet(this, 'StatefulSet', {
+      metadata: this.metadata,
+      spec: {
+        replicas: this.replicas,
+        serviceName: headless.name,
+        podManagementPolicy: 'Parallel',
+        revisionHistoryLimit: 5,
+        selector: { matchLabels: this.selector },
+        updateStrategy: { type: 'RollingUpdate' },
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+        // Claim templates are immutable: only labels that never change between releases (no version).
+        volumeClaimTemplates: this.spec.volumeClaimTemplates?.map((t) => ({ metadata: { name: t.name, labels: stableLabels(this.labels) }, spec: t.spec })),
+        template: Lazy.any({ produce: () => this.podTemplate() }),
+      },
+    });
+  }
+
+  private horizontalAutoscaler(a: AutoscalingOptions): k8s.KubeHorizontalPodAutoscalerV2 {
+    const utilization = (name: string, percent: number): k8s.MetricSpecV2 => ({ type: 'Resource', resource: { name, target: { type: 'Utilization', averageUtilization: percent } } });
+    return new k8s.KubeHorizontalPodAutoscalerV2(this, 'Autoscaler', {
+      metadata: this.metadata,
+      spec: {
+        scaleTargetRef: { apiVersion: this.workload.apiVersion, kind: this.workload.kind, name: this.name },
+        minReplicas: a.minReplicas,
+        maxReplicas: a.maxReplicas,
+        metrics: [
+          utilization('cpu', a.cpuUtilizationPercent ?? HPA_DEFAULTS.cpuUtilizationPercent),
+          utilization('memory', a.memoryUtilizationPercent ?? HPA_DEFAULTS.memoryUtilizationPercent),
+        ],
+        behavior: {
+          scaleDown: {
+            stabilizationWindowSeconds: a.scaleDownStabilizationSeconds ?? HPA_DEFAULTS.scaleDownStabilizationSeconds,
+            selectPolicy: 'Max',
+            policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }],
           },
         },
-      });
-    }
+      },
+    });
+  }
 
-    if (disruptionBudget) {
-      this.disruptionBudget = new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
-        metadata,
-        spec: {
-          selector: { matchLabels: this.selector },
-          ...(disruptionBudget.maxUnavailable !== undefined ? { maxUnavailable: k8s.IntOrString.fromNumber(disruptionBudget.maxUnavailable) } : {}),
-          ...(disruptionBudget.minAvailable !== undefined ? { minAvailable: k8s.IntOrString.fromNumber(disruptionBudget.minAvailable) } : {}),
-          unhealthyPodEvictionPolicy: 'AlwaysAllow',
-        },
-      });
-    }
+  private budget(b: DisruptionBudgetOptions): k8s.KubePodDisruptionBudget {
+    return new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
+      metadata: this.metadata,
+      spec: {
+        selector: { matchLabels: this.selector },
+        ...(b.maxUnavailable !== undefined ? { maxUnavailable: k8s.IntOrString.fromNumber(b.maxUnavailable) } : {}),
+        ...(b.minAvailable !== undefined ? { minAvailable: k8s.IntOrString.fromNumber(b.minAvailable) } : {}),
+        unhealthyPodEvictionPolicy: 'AlwaysAllow',
+      },
+    });
   }
 
   /** Every object of this component. */
