@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import re
@@ -395,6 +396,12 @@ class Runner:
         base = Path(args.workdir) if args.workdir else Path.home() / ".cache" / "stepflow-kit" / "stepflow-verify-runs"
         base.mkdir(parents=True, exist_ok=True)
         self.work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+        # Mount points missing on this machine are created on the host (the containers' root is
+        # the host's): another run of the tier at the same time needs them too, so they are only
+        # removed by the last run holding this lock.
+        lockdir = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
+        self.mountpoint_lock = (lockdir / "stepflow-verify-mountpoints.lock").open("a")
+        fcntl.flock(self.mountpoint_lock, fcntl.LOCK_SH)
         self.rewrites: list[str] = []
         self.procs: list[Proc] = []
         self.proxies: list[TcpProxy] = []
@@ -834,11 +841,20 @@ class Runner:
 
     def cleanup(self) -> None:
         self.stop_all()
+        try:
+            fcntl.flock(self.mountpoint_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            last = True
+        except OSError:
+            last = False
         for d in reversed(self.created_dirs):
+            if not last:
+                info(f"left {d} on the host: another run of the tier is using it")
+                continue
             try:
                 d.rmdir()
             except OSError as e:
                 info(f"could not remove {d}: {e}")
+        self.mountpoint_lock.close()
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         else:
