@@ -378,7 +378,7 @@ def test_worker_outlives_the_sdk_giving_up_and_serves_a_late_core(
         for line in worker.stderr().splitlines()
         if line.startswith("{") and "reconnecting to" in line
     ]
-    assert reconnects and reconnects[0]["level"] == "INFO", reconnects
+    assert reconnects and all(r["level"] == "INFO" for r in reconnects), reconnects
     assert "giving up after 15 consecutive failures" in reconnects[0]["message"]
     assert _heartbeat_age(env) < 6  # alive while waiting for the core
     try:
@@ -391,3 +391,26 @@ def test_worker_outlives_the_sdk_giving_up_and_serves_a_late_core(
         assert worker.proc.poll() is None, worker.stderr()
     finally:
         late.stop()
+
+
+def test_a_model_that_fails_to_load_stops_the_looping_worker_with_3(
+    core, server_factory, model_cache_dir, inference_contract, tmp_path
+):
+    """The worker loop would reconnect forever; a model that cannot load (cuda asked for
+    on a machine without a GPU) still ends the process, with status 3, while connected."""
+    import torch
+
+    assert not torch.cuda.is_available(), "this test needs a machine without a GPU"
+    env = worker_env(
+        model_cache_dir,
+        tmp_path / "w",
+        core.address,
+        inference_contract["routePrefix"],
+        STEPFLOW_INFERENCE_DEVICE="cuda",
+    )
+    worker = server_factory(env, args=[])
+    assert worker.proc is not None
+    assert worker.proc.wait(timeout=180) == 3, worker.stderr()
+    err = worker.stderr()
+    assert "torch.cuda.is_available() is false" in err
+    assert "model loading failed: stopping" in err

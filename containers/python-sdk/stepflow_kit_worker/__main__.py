@@ -25,6 +25,9 @@ Environment variables:
                                 liveness probe checks its age); unset: no file
   STEPFLOW_KIT_RECONNECT_DELAY_SECS
                                 wait before connecting again, 0 to 2 (default: 1)
+  STEPFLOW_KIT_CORE_CHECK_SECS  GET /api/v1/health on the core this often; a core that
+                                answered and then fails twice in a row gets its pull
+                                stream closed (0: off; 1 to 60, default: 5)
   STEPFLOW_LOG_LEVEL, STEPFLOW_LOG_DESTINATION, STEPFLOW_OTLP_ENDPOINT, ...
                                 logging and tracing, as for the stock worker
 """

@@ -15,6 +15,10 @@
   (STEPFLOW_SHUTDOWN_GRACE_SECS, the SDK's setting, default 10), tasks still running
   then are cancelled (the core re-dispatches them once their heartbeats stop), and
   `run()` returns 0.
+* A core check (GET /api/v1/health on STEPFLOW_TASKS_URL every 5 s) closes the pull
+  stream when a core that answered stops answering twice in a row: stepflow-server
+  0.13 answers SIGTERM by waiting for its open streams, so a stopping core exits
+  within seconds instead of at its grace period's end.
 * Every gRPC channel stepflow-py opens gets GRPC_CHANNEL_OPTIONS (below): its own
   subchannel pool and a short reconnect back-off, so a returning core is reached at
   once, and keepalive pings, so a hung core or a silently dead connection ends the pull
@@ -57,6 +61,15 @@ DEFAULT_SHUTDOWN_GRACE_SECS = 10.0
 DEFAULT_RECONNECT_DELAY_SECS = 1.0
 MAX_RECONNECT_DELAY_SECS = 2.0
 HEARTBEAT_INTERVAL_SECS = 5.0
+# The core check: GET <STEPFLOW_TASKS_URL>/api/v1/health every CORE_CHECK_SECS while
+# the SDK worker runs; once the core has answered in a session, CORE_CHECK_FAILURES
+# failures in a row close the pull stream, and the loop opens a new one. stepflow-server 0.13 answers SIGTERM by waiting for its
+# open streams before it exits (and stops answering HTTP meanwhile): without this, a
+# stopping core would wait for its whole termination grace period.
+CORE_HEALTH_PATH = "/api/v1/health"
+DEFAULT_CORE_CHECK_SECS = 5.0
+CORE_CHECK_TIMEOUT_SECS = 3.0
+CORE_CHECK_FAILURES = 2
 
 
 # gRPC channel arguments for every channel stepflow-py opens in this process (the pull
@@ -131,6 +144,41 @@ def _int_env(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _core_check_env(env: dict[str, str]) -> float:
+    value = _float_env(env, "STEPFLOW_KIT_CORE_CHECK_SECS", DEFAULT_CORE_CHECK_SECS, 0, 60)
+    if 0 < value < 1:
+        raise ConfigError(f"STEPFLOW_KIT_CORE_CHECK_SECS={value:g} must be 0 (off) or 1 to 60")
+    return value
+
+
+async def core_health_problem(tasks_url: str, timeout: float = CORE_CHECK_TIMEOUT_SECS) -> str | None:
+    """None when GET http://<tasks_url>/api/v1/health answers 200 within `timeout`,
+    else what went wrong (HTTP/1.1 by hand: stepflow-py brings no HTTP client)."""
+    host, _, port = tasks_url.rpartition(":")
+    host = host.strip("[]") or "localhost"
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                f"GET {CORE_HEALTH_PATH} HTTP/1.1\r\nHost: {tasks_url}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status_line = await reader.readline()
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        if writer is not None:
+            writer.close()
+    parts = status_line.decode("latin-1").split()
+    if len(parts) >= 2 and parts[1] == "200":
+        return None
+    return f"status line {status_line[:60]!r}"
+
+
 @dataclass(frozen=True)
 class LoopSettings:
     """What the loop needs, read from the same environment variables as the SDK worker."""
@@ -142,6 +190,7 @@ class LoopSettings:
     heartbeat_file: str | None = None
     heartbeat_interval: float = HEARTBEAT_INTERVAL_SECS
     reconnect_delay: float = DEFAULT_RECONNECT_DELAY_SECS
+    core_check_interval: float = DEFAULT_CORE_CHECK_SECS  # 0: no core check
 
     @classmethod
     def from_env(
@@ -149,7 +198,8 @@ class LoopSettings:
     ) -> LoopSettings:
         """STEPFLOW_TASKS_URL, STEPFLOW_QUEUE_NAME, STEPFLOW_MAX_CONCURRENT,
         STEPFLOW_SHUTDOWN_GRACE_SECS, STEPFLOW_KIT_HEARTBEAT_FILE (unset or empty: no
-        heartbeat file) and STEPFLOW_KIT_RECONNECT_DELAY_SECS (0 to 2, default 1)."""
+        heartbeat file), STEPFLOW_KIT_RECONNECT_DELAY_SECS (0 to 2, default 1) and
+        STEPFLOW_KIT_CORE_CHECK_SECS (0 = off, else 1 to 60, default 5)."""
         env = dict(os.environ if env is None else env)
         tasks_url = env.get("STEPFLOW_TASKS_URL", "").strip() or DEFAULT_TASKS_URL
         if "://" in tasks_url or "/" in tasks_url:
@@ -175,6 +225,7 @@ class LoopSettings:
                 0,
                 MAX_RECONNECT_DELAY_SECS,
             ),
+            core_check_interval=_core_check_env(env),
         )
 
 
@@ -292,6 +343,34 @@ class WorkerLoop:
                 failing = True
             await asyncio.sleep(self.settings.heartbeat_interval)
 
+    async def _watch_core(self, session: asyncio.Task[Any]) -> str:
+        """Returns (and cancels `session`) once the core, after answering a health check
+        in this session, failed CORE_CHECK_FAILURES in a row; runs until cancelled
+        otherwise. While the core has not answered yet, the SDK's own retries go on
+        undisturbed."""
+        failures = 0
+        answered = False
+        interval = self.settings.core_check_interval
+        first = True
+        while True:
+            if not first:  # the first check right away: is the core up as we connect?
+                await asyncio.sleep(interval)
+            first = False
+            problem = await core_health_problem(self.settings.tasks_url)
+            if problem is None:
+                answered = True
+                failures = 0
+                continue
+            if not answered:
+                continue
+            failures += 1
+            if failures >= CORE_CHECK_FAILURES:
+                session.cancel()
+                return (
+                    f"the core at {self.settings.tasks_url} failed {failures} health checks "
+                    f"in a row (GET {CORE_HEALTH_PATH}: {problem}); closed the pull stream"
+                )
+
     async def _drain(self) -> None:
         """Let the tasks already pulled finish, at most shutdown_grace seconds."""
         running = in_flight_tasks()
@@ -333,7 +412,8 @@ class WorkerLoop:
         self._install_signal_handlers()
         logger.info(
             "worker loop: STEPFLOW_TASKS_URL=%s STEPFLOW_QUEUE_NAME=%s STEPFLOW_MAX_CONCURRENT=%d "
-            "STEPFLOW_SHUTDOWN_GRACE_SECS=%g heartbeat file %s every %g s, reconnect delay %g s",
+            "STEPFLOW_SHUTDOWN_GRACE_SECS=%g heartbeat file %s every %g s, reconnect delay %g s, "
+            "core check every %g s",
             settings.tasks_url,
             settings.queue_name,
             settings.max_concurrent,
@@ -341,6 +421,7 @@ class WorkerLoop:
             settings.heartbeat_file or "(none)",
             settings.heartbeat_interval,
             settings.reconnect_delay,
+            settings.core_check_interval,
         )
         stop_wait = asyncio.create_task(self._stop.wait(), name="stepflow-kit-stop")
         try:
@@ -352,14 +433,24 @@ class WorkerLoop:
                 # step (before its first await); let that step run, then put ours back.
                 await asyncio.sleep(0)
                 self._install_signal_handlers()
+                watch = None
+                if settings.core_check_interval > 0 and self._worker_factory is None:
+                    watch = asyncio.create_task(self._watch_core(session), name="stepflow-kit-core")
                 await asyncio.wait({session, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                watched = None
+                if watch is not None:
+                    if watch.done() and not watch.cancelled():
+                        watched = watch.result()
+                    watch.cancel()
                 if not session.done():  # stop requested
                     session.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await session
                     break
                 exc = None if session.cancelled() else session.exception()
-                if exc is not None:
+                if watched is not None:
+                    reason = watched
+                elif exc is not None:
                     reason = f"the gRPC worker failed: {type(exc).__name__}: {exc}"
                     logger.warning("%s", reason, exc_info=exc)
                 elif last.message:

@@ -130,21 +130,26 @@ def test_core_down_longer_than_the_sdk_retries(core, worker_factory, sdk_contrac
     wait_serving(core, route, 30)
     pid = worker.pid
     core.kill()
+    def reconnects() -> list[dict]:
+        return [
+            r
+            for r in worker.records()
+            if r.get("logger") == "stepflow_kit_worker" and "reconnecting to" in r["message"]
+        ]
+
+    # First the core check closes the stream of the session that had seen the core
+    # (its health checks fail), then the SDK worker of the next session gives up.
     wait_until(
-        lambda: "giving up after" in worker.text() and "reconnecting to" in worker.text(),
+        lambda: any("giving up after 15 consecutive failures" in r["message"] for r in reconnects()),
         90,
         "the SDK worker to give up and the loop to reconnect",
         interval=0.5,
     )
     assert worker.alive(), worker.text()
-    # The reconnect is logged at INFO with its reason.
-    lines = [
-        r
-        for r in worker.records()
-        if r.get("logger") == "stepflow_kit_worker" and "reconnecting to" in r["message"]
-    ]
-    assert lines and all(r["level"] == "INFO" for r in lines), lines
-    assert "giving up after 15 consecutive failures" in lines[0]["message"]
+    # Each reconnect is logged at INFO with its reason.
+    lines = reconnects()
+    assert all(r["level"] == "INFO" for r in lines), lines
+    assert "failed 2 health checks in a row" in lines[0]["message"], lines
     # Heartbeat stays fresh while the core is away (liveness must not restart workers
     # that wait for the core).
     assert time.time() - worker.heartbeat.stat().st_mtime < 6
@@ -159,9 +164,10 @@ def test_core_down_longer_than_the_sdk_retries(core, worker_factory, sdk_contrac
 def test_a_hung_core_is_left_and_its_successor_served(core, worker_factory, sdk_contract, figure):
     """A core that stops answering without closing its connections (SIGSTOP here; a lost
     node or a hung process in a cluster): the keepalive pings end the pull stream within
-    keepalive time + timeout (20 s + 10 s), and an idle but healthy stream is not ended."""
+    keepalive time + timeout (20 s + 10 s), and an idle but healthy stream is not ended.
+    The core check, which would notice first, is off here to test the keepalive alone."""
     route = sdk_contract["routePrefix"]
-    worker = worker_factory()
+    worker = worker_factory(STEPFLOW_KIT_CORE_CHECK_SECS="0")
     wait_serving(core, route, 30)
     time.sleep(25)  # longer than one keepalive interval, idle
     assert "connection lost" not in worker.text(), worker.text()
@@ -181,6 +187,46 @@ def test_a_hung_core_is_left_and_its_successor_served(core, worker_factory, sdk_
     assert add_round_trip(core, route) == 42
     assert worker.alive()
     assert worker.stop() == 0
+
+
+def test_a_stopping_core_is_let_go(core, worker_factory, sdk_contract, figure):
+    """stepflow-server 0.13 answers SIGTERM by waiting for its open pull streams (and no
+    longer answers HTTP meanwhile). The worker's core check notices and closes its
+    stream, so the core exits within seconds instead of at its grace period's SIGKILL;
+    the worker then serves the next core."""
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory()
+    wait_serving(core, route, 30)
+    assert core.proc is not None
+    t0 = time.monotonic()
+    core.proc.send_signal(signal.SIGTERM)
+    assert core.proc.wait(timeout=25) == 0, core.log.read_text()[-2000:]
+    took = time.monotonic() - t0
+    figure("core exit after SIGTERM with a worker connected", took)
+    assert "failed 2 health checks in a row" in worker.text()
+    core.start()
+    took = wait_serving(core, route, SERVE_AGAIN_WITHIN)
+    figure("serving the next core after its start", took)
+    assert add_round_trip(core, route) == 42
+    assert worker.alive()
+    assert worker.stop() == 0
+
+
+def test_without_the_core_check_a_stopping_core_waits_for_the_worker(
+    core, worker_factory, sdk_contract
+):
+    """The control of the test above: with STEPFLOW_KIT_CORE_CHECK_SECS=0 the core is
+    still running 20 s after SIGTERM, and exits as soon as the worker is gone."""
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory(STEPFLOW_KIT_CORE_CHECK_SECS="0")
+    wait_serving(core, route, 30)
+    assert core.proc is not None
+    core.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(subprocess.TimeoutExpired):
+        core.proc.wait(timeout=20)
+    worker.proc.kill()
+    worker.proc.wait(timeout=10)
+    assert core.proc.wait(timeout=10) == 0
 
 
 def test_sigterm_during_a_task_lets_it_finish(core, worker_factory, sdk_contract, figure):
@@ -285,6 +331,8 @@ def test_sigterm_while_the_core_is_unreachable(tmp_path, contract, sdk_contract,
         ({"STEPFLOW_MAX_CONCURRENT": "four"}, "STEPFLOW_MAX_CONCURRENT"),
         ({"STEPFLOW_SHUTDOWN_GRACE_SECS": "-1"}, "STEPFLOW_SHUTDOWN_GRACE_SECS"),
         ({"STEPFLOW_KIT_RECONNECT_DELAY_SECS": "5"}, "STEPFLOW_KIT_RECONNECT_DELAY_SECS"),
+        ({"STEPFLOW_KIT_CORE_CHECK_SECS": "0.5"}, "STEPFLOW_KIT_CORE_CHECK_SECS"),
+        ({"STEPFLOW_KIT_CORE_CHECK_SECS": "off"}, "STEPFLOW_KIT_CORE_CHECK_SECS"),
         ({"STEPFLOW_KIT_HEARTBEAT_FILE": "relative/hb"}, "STEPFLOW_KIT_HEARTBEAT_FILE"),
         ({"STEPFLOW_TASKS_URL": "http://core:8080"}, "STEPFLOW_TASKS_URL"),
         ({"STEPFLOW_TRANSPORT": "nats"}, "STEPFLOW_TRANSPORT"),

@@ -39,6 +39,7 @@ With STEPFLOW_TRANSPORT=grpc (needs stepflow-py 0.13; no listener, --host/--port
   STEPFLOW_KIT_HEARTBEAT_FILE         absolute path the worker touches every 5 s (a
                                       liveness probe checks its age); unset: no file
   STEPFLOW_KIT_RECONNECT_DELAY_SECS   wait before connecting again, 0 to 2 (default: 1)
+  STEPFLOW_KIT_CORE_CHECK_SECS        core health check interval; 0: off (default: 5)
 """
 
 
