@@ -165,7 +165,10 @@ export class StepFlowChart extends Chart {
     this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, environmentName: env.name });
     this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...componentProps(env.pythonSdk, props.pythonSdk, workerScale), core: coreEndpoint });
     this.inference = new StepFlowInference(this, 'Inference', { ...componentProps(env.inference, props.inference, workerScale), core: coreEndpoint });
-    this.core = new StepFlowCore(this, 'Core', { ...componentProps(env.core, props.core, {}), requireDurableState: env.production });
+    const coreProps = componentProps(env.core, props.core, {});
+    // A chart-wide service name is for the workers: the core always reports its own.
+    if (props.core?.telemetry?.serviceName === undefined) coreProps.telemetry = { ...coreProps.telemetry, serviceName: undefined };
+    this.core = new StepFlowCore(this, 'Core', { ...coreProps, requireDurableState: env.production });
     this.networkPolicies = new StepFlowNetworkPolicies(this, 'NetworkPolicies', {
       ...placement,
       generation,

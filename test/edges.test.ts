@@ -208,3 +208,19 @@ describe('6. presets merge field by field; false removes a field', () => {
     expect(parse(find(objects, 'ConfigMap', 'stepflow-config').data['stepflow-config.yml']).plugins.python.type).toBe('stepflow');
   });
 });
+
+describe('4b. telemetry tells installations apart', () => {
+  const objects = synth({ ...DEV_PROPS, telemetry: { otlpEndpoint: 'http://c.o11y.svc:4317' } });
+  test('every export carries the namespace and environment; the core also its pod name, expanded after the id is set', () => {
+    const core = env(objects, 'core');
+    const names = core.map((e: any) => e.name);
+    expect(core).toContainEqual({ name: 'OTEL_RESOURCE_ATTRIBUTES', value: 'service.namespace=stepflow-dev,deployment.environment=dev,k8s.pod.name=$(STEPFLOW_ORCHESTRATOR_ID)' });
+    expect(names.indexOf('STEPFLOW_ORCHESTRATOR_ID')).toBeLessThan(names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
+    expect(env(objects, 'python-sdk')).toContainEqual({ name: 'OTEL_RESOURCE_ATTRIBUTES', value: 'service.namespace=stepflow-dev,deployment.environment=dev' });
+  });
+  test('a service name for the core is rejected: it always reports stepflow-server; a chart-wide one names the workers only', () => {
+    expect(synthError({ ...DEV_PROPS, core: { telemetry: { serviceName: 'my-core' } } })).toMatch(/\[test\/Core\] prop 'telemetry.serviceName' is "my-core": the core always reports service.name 'stepflow-server'/);
+    const named = synth({ ...DEV_PROPS, telemetry: { serviceName: 'team' } });
+    expect(env(named, 'python-sdk')).toContainEqual({ name: 'STEPFLOW_SERVICE_NAME', value: 'team' });
+  });
+});

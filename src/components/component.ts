@@ -63,11 +63,25 @@ export abstract class StepFlowComponent extends Construct {
     return peer ? { peers: [peer], ports: [{ port: target.port }] } : undefined;
   }
 
-  /** Telemetry env of a StepFlow worker (stepflow-py): it exports traces and metrics together, and always logs JSON lines. */
+  /**
+   * Which installation an export comes from (`OTEL_RESOURCE_ATTRIBUTES`, read by the core and
+   * the workers alike), so that installations sharing a collector stay apart.
+   */
+  protected resourceAttributes(extra: Record<string, string> = {}): Record<string, string> {
+    if (this.telemetry.otlpEndpoint === undefined) return {};
+    const attributes = { 'service.namespace': this.namespace, 'deployment.environment': this.common.placement.environmentName, ...extra };
+    return { [CONTRACT.env.otelResourceAttributes]: Object.entries(attributes).map(([k, v]) => `${k}=${v}`).join(',') };
+  }
+
+  /**
+   * Telemetry env of a StepFlow worker (stepflow-py): one switch exports its traces, metrics
+   * and OTLP logs together, and it always logs JSON lines.
+   */
   protected workerTelemetryEnv(): Record<string, string> {
     const t = this.telemetry;
     if (t.otlpEndpoint === undefined) return {};
     return {
+      ...this.resourceAttributes(),
       [CONTRACT.env.otlpEndpoint]: t.otlpEndpoint,
       [CONTRACT.env.traceEnabled]: String((t.tracing ?? true) || (t.metrics ?? true)),
       // With an endpoint, stepflow-py would send its logs only there: keep them on stderr too (kubectl logs).

@@ -110,6 +110,9 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
     this.stateStore = props.stateStore ?? StateStore.sqlite();
     v.integer('tmpSizeMiB', tmpSizeMiB, 1, LIMITS.volumeMiB);
     this.validateState(props);
+    if (this.telemetry.serviceName !== undefined) {
+      v.fail('telemetry.serviceName', this.telemetry.serviceName, "the core always reports service.name 'stepflow-server'; set serviceName on the workers (the exports carry service.namespace and deployment.environment)");
+    }
     this.node.addValidation({ validate: () => this.validateServers() });
 
     const endpoint = StepFlowCore.endpoint(common.placement);
@@ -163,11 +166,12 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
         [CONTRACT.env.logLevel]: common.logLevel,
         [CONTRACT.env.rustLog]: common.logLevel,
         ...(common.logLevel === LogLevel.DEBUG ? { [CONTRACT.env.rustBacktrace]: '1' } : {}),
-        ...this.telemetryEnv(),
       }),
       // The pod name: stable across restarts, so a restarted core recovers the runs it owned.
+      // The variables after it may expand it (Kubernetes expands only those defined before).
       { name: CONTRACT.env.orchestratorId, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
       ...(common.generation === StepFlowGeneration.GRPC_PULL ? envVars({ [CONTRACT.env.orchestratorUrl]: this.orchestratorAddress }) : []),
+      ...envVars(this.telemetryEnv()),
     ], [
       { volume: { name: 'config', configMap: { name: this.configMap.name, defaultMode: 0o444 } }, mountPath: CONTRACT.configMap.mountPath, readOnly: true },
       { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
@@ -204,6 +208,7 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
     return {
       [CONTRACT.env.logFormat]: t.logFormat ?? LogFormat.TEXT,
       ...(t.otlpEndpoint !== undefined ? {
+        ...this.resourceAttributes({ 'k8s.pod.name': `$(${CONTRACT.env.orchestratorId})` }),
         [CONTRACT.env.otlpEndpoint]: t.otlpEndpoint,
         [CONTRACT.env.traceEnabled]: String(t.tracing ?? true),
         [CONTRACT.env.metricsEnabled]: String(t.metrics ?? true),

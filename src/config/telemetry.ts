@@ -35,8 +35,10 @@ export interface TelemetryOptions {
    */
   readonly metrics?: boolean;
   /**
-   * Service name in traces and logs (`STEPFLOW_SERVICE_NAME` of the workers).
-   * @default - the component's object name, e.g. `stepflow-python-sdk`
+   * Service name in the workers' traces and logs (`STEPFLOW_SERVICE_NAME`). The core
+   * always reports `stepflow-server`; every component's exports carry the namespace and
+   * environment as `service.namespace` and `deployment.environment`.
+   * @default - the worker's object name, e.g. `stepflow-python-sdk`
    */
   readonly serviceName?: string;
   /**
