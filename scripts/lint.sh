@@ -144,9 +144,7 @@ done
 while IFS= read -r f; do
     sc_files+=("${f}")
 done < <(find verify containers -name '*.sh' -type f 2>/dev/null | LC_ALL=C sort)
-for f in .ci/run; do
-    [ -f "${f}" ] && sc_files+=("${f}")
-done
+[ -f .ci/run ] && sc_files+=(.ci/run)
 mkdir -p "${work}/lima"
 for t in scripts/lima/*.yaml; do
     [ -f "${t}" ] || continue
