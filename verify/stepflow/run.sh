@@ -186,6 +186,22 @@ run_generation() { # generation, dist
     echo "run.sh: generation $gen took $((SECONDS - t0)) s"
 }
 
+run_telemetry() { # the real 0.13 core + python-sdk worker with the telemetry props (verify/stepflow/telemetry.py)
+    local venv receiver t0=$SECONDS rc=0 p=0 f=1
+    venv="$(venv_for 0.13)"
+    # shellcheck disable=SC2046 # word splitting of the requirement list is intended
+    make_venv "$venv" $(reqs_for 0.13)
+    receiver="$("$tools/bin/python" -B "$here/telemetry.py" --prepare-only)" # its venv, from PyPI: before unshare -n
+    unshare -n -- /bin/sh -ec 'ip link set lo up; exec "$@"' sh \
+        "$tools/bin/python" -B "$here/telemetry.py" --core-venv "$venv" --receiver-venv "$receiver" \
+        --workdir "$cache/stepflow-verify-runs" --summary-file "$tmp/summary-telemetry" ${keep[@]+"${keep[@]}"} || rc=$?
+    if [ -f "$tmp/summary-telemetry" ]; then read -r p f <"$tmp/summary-telemetry"; fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    echo "run.sh: telemetry took $((SECONDS - t0)) s"
+}
+
 case "$generation" in
     both)
         synth_gen "$other_gen" "$tmp/dist-$other_gen"
@@ -197,6 +213,8 @@ case "$generation" in
         if [ -z "$dist" ]; then dist="$tmp/dist-$generation"; synth_gen "$generation" "$dist"; fi
         run_generation "$generation" "$dist" ;;
 esac
+# Telemetry props with the real processes (the 0.13 core and worker against an OTLP receiver of the tier's).
+case "$generation" in 0.13 | both) run_telemetry ;; esac
 
 echo "run.sh: total $((SECONDS - t_start)) s"
 echo "$total_pass passed, $total_fail failed"
