@@ -189,6 +189,13 @@ if (opts.scenario === 'readme-apply') {
     else if (here.size) note(`kubectl apply -f ${e.newFile} rejected (immutable fields): ${fmtSet(here)}`);
     else fail('kubectl apply -f NEW over the previous release succeeds', e.newFile, `exit ${r.code}\n${r.stderr}`);
   }
+  // Workloads in both releases: a changed selector (immutable) must show up as a rejection.
+  for (const o of prevAll.filter((x) => WORKLOAD_KINDS.includes(x.kind) && N.has(ref(x)))) {
+    const n = newAll.find((x) => ref(x) === ref(o));
+    const same = JSON.stringify(o.spec.selector) === JSON.stringify(n.spec.selector);
+    check(same || rejected.has(ref(o)), 'a workload of both releases keeps its selector, or the server rejects the change', ref(o),
+      same ? `selector unchanged${rejected.has(ref(o)) ? '; rejected for another immutable field' : ''}` : 'selector changed and rejected', `selector changed (${JSON.stringify(o.spec.selector)} -> ${JSON.stringify(n.spec.selector)}) but the server accepted it`);
+  }
   // Every object whose change the server rejects (immutable fields) is one the
   // documented upgrade deletes with --cascade=orphan first.
   const undocumented = minus(rejected, new Set(ORPHAN_FIRST));
