@@ -16,7 +16,7 @@ const SUMMARY = /^(\d+) passed, (\d+) failed$/;
 
 // ------------------------------------------------------------ command line
 function parseArgs(argv) {
-  const a = { work: '', versions: [], generations: [], cases: [], fast: false, list: false, dryRun: false };
+  const a = { work: '', tier: HERE, versions: [], generations: [], cases: [], fast: false, list: false, dryRun: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -24,6 +24,7 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (k === '--work') a.work = v();
+    else if (k === '--tier') a.tier = v();
     else if (k === '--versions') a.versions = v().split(/[ ,]+/).filter(Boolean);
     else if (k === '--generations') a.generations = v().split(/[ ,]+/).filter(Boolean);
     else if (k === '--case') a.cases.push(v());
@@ -189,9 +190,9 @@ function readDocs(file) {
 const dumpDocs = (docs) => docs.map((o) => YAML.stringify(o, { lineWidth: 0 })).join('---\n');
 
 // ------------------------------------------------------------ run.sh
-function runTier(dist, version, logFile) {
+function runTier(tier, dist, version, logFile) {
   const t0 = Date.now();
-  const p = spawnSync('bash', [join(HERE, 'run.sh'), '--versions', version, '--dist', dist, '--only-files'], {
+  const p = spawnSync('bash', [join(tier, 'run.sh'), '--versions', version, '--dist', dist, '--only-files'], {
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024,
   });
   const out = `${p.stdout ?? ''}${p.stderr ? `\n--- stderr ---\n${p.stderr}` : ''}`;
@@ -267,7 +268,7 @@ function main() {
         if (!isDeepStrictEqual(back, docs)) { fail(`[${v} ${g}] ${f} does not survive a YAML round trip`); continue; }
         writeFileSync(join(dist, f), text);
       }
-      const r = runTier(dist, v, join(work, `unmutated-${g}.log`));
+      const r = runTier(a.tier, dist, v, join(work, `unmutated-${g}.log`));
       if (r.rc === 0 && r.m && r.m[2] === '0' && Number(r.m[1]) > 0) pass(`[${v} ${g}] unmutated output: run.sh exit 0, '${r.summary}' (${r.secs}s)`);
       else fail(`[${v} ${g}] unmutated output: run.sh exit ${r.rc}, last line '${r.summary}' (${r.secs}s)`, r.failures || r.summary);
     }
@@ -286,7 +287,7 @@ function main() {
       const dist = join(work, `${g}-${c.name}`);
       mkdirSync(dist);
       writeFileSync(join(dist, c.file), dumpDocs(mutated.docs));
-      const r = runTier(dist, v, join(work, `${g}-${c.name}.log`));
+      const r = runTier(a.tier, dist, v, join(work, `${g}-${c.name}.log`));
       const problems = [];
       if (r.rc === 0) problems.push('run.sh exited 0 on a broken manifest');
       if (!r.m) problems.push(`last line is not 'N passed, M failed': '${r.summary}'`);

@@ -77,6 +77,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# run.sh and its checks from one snapshot for the whole run, so every case meets the
+# same tier even if the working tree changes meanwhile
+mkdir "$work/tier"
+cp -R "$here" "$work/tier/cluster"
+
 cd "$root"
 if [[ ! -f lib/main.js ]]; then
   echo "mutation-test.sh: lib/main.js missing, compiling (npx --no-install tsc -p .)" >&2
@@ -92,5 +97,5 @@ for g in $generations; do
 done
 
 rc=0
-"$node" "$here/mutation-test.mjs" --work "$work" "${args[@]}" || rc=$?
+"$node" "$here/mutation-test.mjs" --work "$work" --tier "$work/tier/cluster" "${args[@]}" || rc=$?
 exit "$rc"
