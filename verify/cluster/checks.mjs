@@ -744,6 +744,30 @@ for (const cm of cmKinds) {
   }
 }
 
+// 12b. egress to addresses stays outside the cluster ----------------------
+// An ipBlock egress rule must not cover the API server: its Service address
+// (the ClusterIP this server gave `default/kubernetes`) must fall into an
+// `except` of every ipBlock whose range holds it. Checked for every workload
+// that some policy lets out by ipBlock.
+const ipv4 = (a) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+const inCidr4 = (addr, cidr) => {
+  const [net, bits] = cidr.split('/');
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(net) || !/^\d+\.\d+\.\d+\.\d+$/.test(addr)) return false;
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipv4(addr) / size) === Math.floor(ipv4(net) / size);
+};
+const apiServerIp = kubectlJson(['get', 'service', 'kubernetes', '-n', 'default']).json?.spec?.clusterIP;
+for (const w of workloads) {
+  const eg = byKind('NetworkPolicy').filter((np) => np.metadata.namespace === w.metadata.namespace
+    && policyTypes(np).includes('Egress') && selectorMatches(np.spec.podSelector, podLabels(w)));
+  const blocks = eg.flatMap((np) => (np.spec.egress ?? []).flatMap((r) => (r.to ?? []).filter((p) => p.ipBlock).map((p) => ({ np, block: p.ipBlock }))));
+  if (blocks.length === 0) continue;
+  if (!apiServerIp) { fail('address egress excludes the API server', ref(w), 'the server has no default/kubernetes Service address to check against'); continue; }
+  const open = blocks.filter(({ block }) => inCidr4(apiServerIp, block.cidr) && !(block.except ?? []).some((e) => inCidr4(apiServerIp, e)));
+  if (open.length) fail('address egress excludes the API server', ref(w), open.map(({ np, block }) => `${ref(np)}: ipBlock ${block.cidr} (except ${fmt(block.except ?? [])}) reaches the API server's Service address ${apiServerIp}`).join('\n'));
+  else pass('address egress excludes the API server', ref(w), `${blocks.length} ipBlock(s); ${apiServerIp} excluded`);
+}
+
 // 13. labels on everything ---------------------------------------------
 // app=stepflow, component=<core|python-sdk|inference>, environment=<dev|prod>
 // and some app.kubernetes.io/* label on every object the server returned from
