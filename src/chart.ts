@@ -11,9 +11,8 @@ import { StepFlowIngress } from './platform/ingress';
 import { StepFlowNamespace } from './platform/namespace';
 import { StepFlowNetworkPolicies } from './platform/network-policies';
 import { AutoscalingOptions, DisruptionBudgetOptions, GpuOptions, ImagePullPolicy, IngressOptions, LogLevel, StepFlowComponentProps, StepFlowGeneration } from './types';
-import { StepFlowComponent } from './components/component';
 import { TelemetryOptions } from './config/telemetry';
-import { Removable } from './environments';
+import { EnvironmentSettings, Removable } from './environments';
 import { mergeOptions } from './internal/merge';
 import { ClusterNetworks, NetworkAccess } from './platform/network-access';
 
@@ -100,9 +99,8 @@ export interface StepFlowChartProps {
 /**
  * One StepFlow installation: Namespace (Pod Security "restricted"), NetworkPolicies,
  * python-sdk, inference, the core with its config and its durable state, and in
- * production an Ingress. The
- * Namespace comes first in the output and everything else in the chart depends on it, so
- * the file applies in one pass on an empty cluster.
+ * production an Ingress. The Namespace comes first in the output and everything else in
+ * the chart depends on it, so the file applies in one pass on an empty cluster.
  */
 export class StepFlowChart extends Chart {
   public readonly namespaceConstruct: StepFlowNamespace;
@@ -115,59 +113,36 @@ export class StepFlowChart extends Chart {
   constructor(scope: Construct, id: string, props: StepFlowChartProps) {
     super(scope, id, { disableResourceNameHashes: true });
     const v = new PropValidator(this);
-    if (!(props.environment instanceof StepFlowEnvironment)) {
-      v.fail('environment', props.environment, 'expected a preset: StepFlowEnvironment.DEV, .PROD, or one made with extend() or custom()');
-    }
-    // A missing preset is reported; the rest is rendered from DEV, so every other error shows too.
-    const env = (props.environment instanceof StepFlowEnvironment ? props.environment : StepFlowEnvironment.DEV).settings;
-    const generation = props.generation ?? DEFAULT_GENERATION;
-    if (!Object.values(StepFlowGeneration).includes(generation)) {
-      v.fail('generation', generation, `expected one of ${Object.values(StepFlowGeneration).map((g) => `'${g}'`).join(', ')} (StepFlowGeneration)`);
-    }
+    const env = presetOf(v, props.environment);
+    const generation = generationOf(v, props.generation);
     const placement = {
       namespace: props.namespace ?? env.namespace,
       namePrefix: props.namePrefix ?? env.namePrefix,
       environmentName: env.name,
     };
-    const imageRegistry = props.imageRegistry ?? env.imageRegistry;
-    const imageTag = props.imageTag ?? env.imageTag;
-    if (imageRegistry === undefined) v.fail('imageRegistry', undefined, `the '${env.name}' environment has no default registry; set imageRegistry (e.g. 'registry.example.com/stepflow')`);
-    if (imageTag === undefined) v.fail('imageTag', undefined, `the '${env.name}' environment has no default tag; set imageTag to a release version (e.g. '1.4.2')`);
-    if (env.production && props.ingress === undefined) {
-      v.fail('ingress', undefined, `the '${env.name}' environment needs an explicit choice of exposure: ingress: { host: 'stepflow.example.com', authentication: IngressAuthentication.external({ url }) }, `
-        + 'or ingress: false (internal only, or a route you own)');
-    }
-    const inferenceProps = mergeOptions<InferenceOverrides>(env.inference, props.inference);
-    if (inferenceProps.gpu && !env.gpuAvailable) {
-      v.fail('inference.gpu', inferenceProps.gpu, `the '${env.name}' environment has no GPUs (gpuAvailable: false); remove gpu to run inference on CPU`);
-    }
-
     const shared: StepFlowComponentProps & { generation: StepFlowGeneration; requirePinnedImage: boolean } = {
       ...placement,
       generation,
-      imageRegistry,
-      imageTag,
+      imageRegistry: props.imageRegistry ?? env.imageRegistry,
+      imageTag: props.imageTag ?? env.imageTag,
       imagePullPolicy: props.imagePullPolicy ?? env.imagePullPolicy,
       logLevel: props.logLevel ?? env.logLevel,
       requirePinnedImage: env.production,
     };
-    const telemetry = { ...env.telemetry, ...props.telemetry };
-    const coreEndpoint = StepFlowCore.endpoint(placement);
-    // StepFlow 0.11: one core pins to one component-server pod, so the preset's scale-out is dropped.
-    const workerScale = generation === StepFlowGeneration.HTTP_PUSH ? { replicas: 1, autoscaling: false as const } : {};
-    /** Preset block, then the generation's scale rule, then the override; shared props and chart-wide telemetry under it. */
-    const componentProps = (preset: object, override: object | undefined, scale: object): Record<string, any> => {
-      const merged = mergeOptions<Record<string, any>>(mergeOptions<Record<string, any>>(preset, scale), override);
-      delete merged.networkAccess;
-      return { ...shared, ...merged, telemetry: { ...telemetry, ...merged.telemetry } };
-    };
+    const blocks = componentBlocks(env, props, generation);
+    validateChoices(v, env, props, shared, blocks.inference);
 
-    this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, environmentName: env.name });
-    this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...componentProps(env.pythonSdk, props.pythonSdk, workerScale), core: coreEndpoint });
-    this.inference = new StepFlowInference(this, 'Inference', { ...componentProps(env.inference, props.inference, workerScale), core: coreEndpoint });
-    const coreProps = componentProps(env.core, props.core, {});
+    // Each component: the shared props, its merged block (without the chart's own fields), the chart-wide telemetry under its own.
+    const telemetry = { ...env.telemetry, ...props.telemetry };
+    const componentProps = ({ networkAccess: _access, ...block }: Record<string, any>) => ({ ...shared, ...block, telemetry: { ...telemetry, ...block.telemetry } });
+    const coreEndpoint = StepFlowCore.endpoint(placement);
+    const coreProps = componentProps(blocks.core);
     // A chart-wide service name is for the workers: the core always reports its own.
     if (props.core?.telemetry?.serviceName === undefined) coreProps.telemetry = { ...coreProps.telemetry, serviceName: undefined };
+
+    this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, environmentName: env.name });
+    this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...componentProps(blocks.pythonSdk), core: coreEndpoint });
+    this.inference = new StepFlowInference(this, 'Inference', { ...componentProps(blocks.inference), core: coreEndpoint });
     this.core = new StepFlowCore(this, 'Core', { ...coreProps, requireDurableState: env.production });
     this.networkPolicies = new StepFlowNetworkPolicies(this, 'NetworkPolicies', {
       ...placement,
@@ -177,11 +152,8 @@ export class StepFlowChart extends Chart {
       ingressControllerNamespace: props.ingress ? props.ingress.controllerNamespace ?? 'ingress-nginx' : undefined,
     });
     for (const server of [this.pythonSdk, this.inference]) this.addComponentServer(server);
-    const access: [StepFlowComponent, NetworkAccess | undefined][] = [
-      [this.core, props.core?.networkAccess], [this.pythonSdk, props.pythonSdk?.networkAccess], [this.inference, props.inference?.networkAccess],
-    ];
-    for (const [component, extra] of access) {
-      if (extra) this.networkPolicies.allow(component, extra);
+    for (const [component, block] of [[this.core, blocks.core], [this.pythonSdk, blocks.pythonSdk], [this.inference, blocks.inference]] as const) {
+      if (block.networkAccess) this.networkPolicies.allow(component, block.networkAccess);
       const collector = component.telemetryEgress;
       if (collector) this.networkPolicies.allow(component, { egress: [collector] });
     }
@@ -201,5 +173,41 @@ export class StepFlowChart extends Chart {
   public addComponentServer(server: IComponentServer): void {
     this.core.addComponentServer(server);
     this.networkPolicies.addComponentServer(server);
+  }
+}
+
+/** The preset's settings; a value that is no preset is reported, and DEV renders the rest so every other error shows too. */
+function presetOf(v: PropValidator, environment: unknown): EnvironmentSettings {
+  if (environment instanceof StepFlowEnvironment) return environment.settings;
+  v.fail('environment', environment, 'expected a preset: StepFlowEnvironment.DEV, .PROD, or one made with extend() or custom()');
+  return StepFlowEnvironment.DEV.settings;
+}
+
+/** The generation; an unknown one is reported here, once, and the default renders the rest. */
+function generationOf(v: PropValidator, generation: StepFlowGeneration | undefined): StepFlowGeneration {
+  return v.member('generation', generation, StepFlowGeneration, 'StepFlowGeneration') ? generation ?? DEFAULT_GENERATION : DEFAULT_GENERATION;
+}
+
+/** Each component's preset block with the overrides on top, merged once. */
+function componentBlocks(env: EnvironmentSettings, props: StepFlowChartProps, generation: StepFlowGeneration) {
+  // StepFlow 0.11: one core pins to one component-server pod, so the preset's scale-out is dropped.
+  const scale = generation === StepFlowGeneration.HTTP_PUSH ? { replicas: 1, autoscaling: false } : {};
+  return {
+    core: mergeOptions<CoreOverrides>(env.core, props.core),
+    pythonSdk: mergeOptions<PythonSdkOverrides>(mergeOptions(env.pythonSdk, scale), props.pythonSdk),
+    inference: mergeOptions<InferenceOverrides>(mergeOptions(env.inference, scale), props.inference),
+  };
+}
+
+/** What the chart itself decides: a registry and tag, an explicit exposure in production, GPUs only where there are. */
+function validateChoices(v: PropValidator, env: EnvironmentSettings, props: StepFlowChartProps, shared: StepFlowComponentProps, inference: InferenceOverrides): void {
+  if (shared.imageRegistry === undefined) v.fail('imageRegistry', undefined, `the '${env.name}' environment has no default registry; set imageRegistry (e.g. 'registry.example.com/stepflow')`);
+  if (shared.imageTag === undefined) v.fail('imageTag', undefined, `the '${env.name}' environment has no default tag; set imageTag to a release version (e.g. '1.4.2')`);
+  if (env.production && props.ingress === undefined) {
+    v.fail('ingress', undefined, `the '${env.name}' environment needs an explicit choice of exposure: ingress: { host: 'stepflow.example.com', authentication: IngressAuthentication.external({ url }) }, `
+      + 'or ingress: false (internal only, or a route you own)');
+  }
+  if (inference.gpu && !env.gpuAvailable) {
+    v.fail('inference.gpu', inference.gpu, `the '${env.name}' environment has no GPUs (gpuAvailable: false); remove gpu to run inference on CPU`);
   }
 }
