@@ -221,6 +221,10 @@ if (applied.length === 0) {
 }
 
 // 2. idempotence: a second apply changes nothing -----------------------------
+// The server stamps managedFields to the whole second: a second apply within the
+// same second as the first would hide a field it rewrites on every apply, so the
+// second apply waits for the next second.
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
 const second = kubectlJson(APPLY);
 if (second.code !== 0 || second.stderr) {
   fail('second apply clean', target, `exit ${second.code}; stderr:\n${second.stderr || '(empty)'}`);
