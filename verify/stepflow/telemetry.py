@@ -27,6 +27,7 @@ stepflow 0.13 venv of run.sh (its grpcio and opentelemetry-proto run the receive
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -39,7 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -189,19 +190,34 @@ def main(argv: list[str]) -> int:
                                   port_map={COLLECTOR[2]: port})
         info(f"the endpoint {ENDPOINT} is served by the receiver at 127.0.0.1:{port} (otlp_receiver.py)")
 
-        # ---- 1 + 2: JSON logs and OTLP export ------------------------------------------------
-        t0 = time.time()
-        env = Env(manifests["telemetry"], load_objects(manifests["telemetry"]))
-        label = "[telemetry dev gen 0.13]"
-        log(f"===== {label} {env.path}")
-        before = read_counts(counts_file)
-        sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=("core", "python-sdk"))
-        try:
-            up = r.check_probes(label, sc.reps, sc.services)
-            sc.core_log_clean()
+        @contextlib.contextmanager
+        def installation(name: str, label: str, keep_roles: tuple[str, ...], about: str = "") -> Iterator[tuple[Any, dict[str, Any]]]:
+            """The pods of one synthesized installation, stopped at the end; then its export figures."""
+            t0 = time.time()
+            env = Env(manifests[name], load_objects(manifests[name]))
+            log(f"===== {label} {env.path}{about}")
+            before = read_counts(counts_file)
+            sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=keep_roles)
+            try:
+                yield sc, before
+            finally:
+                r.stop_all()
+                if mon.is_alive():
+                    mon.join(5)
+            figures(label, before, read_counts(counts_file), time.time() - t0)
+
+        def python_flows(sc: Any, up: bool) -> Any:
+            """The components the core serves, and the python flows to run through them (none if the pods are not up)."""
             cfg = sc.config()
             served = check_components(sc, cfg, Results)
-            flows = sc.python_flows(cfg, served) if up else None
+            return sc.python_flows(cfg, served) if up else None
+
+        # ---- 1 + 2: JSON logs and OTLP export ------------------------------------------------
+        label = "[telemetry dev gen 0.13]"
+        with installation("telemetry", label, ("core", "python-sdk")) as (sc, before):
+            up = r.check_probes(label, sc.reps, sc.services)
+            sc.core_log_clean()
+            flows = python_flows(sc, up)
             t_flow = time.time()
             if flows:
                 run_add_flow(results, sc, flows, label)
@@ -212,24 +228,12 @@ def main(argv: list[str]) -> int:
             check_core_json_log(results, label, proc_of(sc, role, "core"))
             check_worker_log(results, label, proc_of(sc, role, "python-sdk"))
             sc.check_no_restarts()
-        finally:
-            r.stop_all()
-            if mon.is_alive():
-                mon.join(5)
-        figures(label, before, read_counts(counts_file), time.time() - t0)
 
         # ---- 2b: tracing false, metrics true -----------------------------------------------------
-        t0 = time.time()
-        env = Env(manifests["metrics-only"], load_objects(manifests["metrics-only"]))
         label = "[metrics-only dev gen 0.13]"
-        log(f"===== {label} {env.path} (telemetry.tracing false, metrics true)")
-        before = read_counts(counts_file)
-        sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=("core", "python-sdk"))
-        try:
+        with installation("metrics-only", label, ("core", "python-sdk"), " (telemetry.tracing false, metrics true)") as (sc, before):
             up = r.check_probes(label, sc.reps, sc.services)
-            cfg = sc.config()
-            served = check_components(sc, cfg, Results)
-            flows = sc.python_flows(cfg, served) if up else None
+            flows = python_flows(sc, up)
             if flows:
                 run_add_flow(results, sc, flows, label)
             core_svc, sdk_svc = expected_services(sc, role)
@@ -256,33 +260,18 @@ def main(argv: list[str]) -> int:
                   f"{items(d, sdk_svc, 'logs')} log records", flush=True)
             check_core_json_log(results, label, proc_of(sc, role, "core"))
             sc.check_no_restarts()
-        finally:
-            r.stop_all()
-            if mon.is_alive():
-                mon.join(5)
-        figures(label, before, read_counts(counts_file), time.time() - t0)
 
         # ---- 3: no endpoint -> text logs ------------------------------------------------------
-        t0 = time.time()
-        env = Env(manifests["plain"], load_objects(manifests["plain"]))
         label = "[plain dev gen 0.13]"
-        log(f"===== {label} {env.path}")
-        before = read_counts(counts_file)
-        sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=("core",))
-        try:
+        with installation("plain", label, ("core",)) as (sc, before):
             r.check_probes(label, sc.reps, sc.services)
             sc.core_log_clean()
             time.sleep(2)
             check_core_text_log(results, label, proc_of(sc, role, "core"))
             sc.check_no_restarts()
-        finally:
-            r.stop_all()
-            if mon.is_alive():
-                mon.join(5)
         after = read_counts(counts_file)
         results.check(summary(after) == summary(before), f"{label} nothing reaches the receiver without an endpoint",
                       f"exports before {summary(before)}, after {summary(after)}")
-        figures(label, before, after, time.time() - t0)
     except KeyboardInterrupt as e:
         results.check(False, "telemetry interrupted", str(e))
     except SystemExit as e:
