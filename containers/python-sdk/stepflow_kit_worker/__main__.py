@@ -1,6 +1,6 @@
-"""python3 -m stepflow_kit_worker: the stock stepflow-py components, served in a
-reconnect loop (see loop.py). Exit status: 0 after SIGTERM/SIGINT, 2 configuration
-error."""
+"""python3 -m stepflow_kit_worker: a stepflow-py StepflowServer -- the stock one, or a
+team's own named by STEPFLOW_KIT_SERVER (see server_ref.py) -- served in a reconnect
+loop (see loop.py). Exit status: 0 after SIGTERM/SIGINT, 2 configuration error."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ import asyncio
 import logging
 import os
 import sys
+import traceback
 
 from .loop import ConfigError, LoopSettings, WorkerLoop
+from .server_ref import DEFAULT_SERVER, ServerImportError, load_server, server_spec
 
-EPILOG = """
+EPILOG = f"""
 Environment variables:
+  STEPFLOW_KIT_SERVER           the StepflowServer to serve, as module:attribute on the
+                                Python path, e.g. team_tools:server for a team's own
+                                components (default: {DEFAULT_SERVER},
+                                the stock /udf and /echo); a bad value exits 2
   STEPFLOW_TRANSPORT            must be grpc or unset (the only transport served)
   STEPFLOW_TASKS_URL            core host:port to pull tasks from (default: localhost:7837)
   STEPFLOW_QUEUE_NAME           queue = the core plugin's queueName (default: python)
@@ -36,8 +42,9 @@ Environment variables:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m stepflow_kit_worker",
-        description="StepFlow Python worker (stock stepflow-py components, gRPC pull, "
-        "reconnects whenever the core goes away)",
+        description="StepFlow Python worker: serves a stepflow-py StepflowServer (the stock "
+        "components, or a team's own with STEPFLOW_KIT_SERVER) over gRPC pull and reconnects "
+        "whenever the core goes away (StepFlow 0.12/0.13)",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -51,25 +58,35 @@ def main(argv: list[str] | None = None) -> int:
                 "transport only (set STEPFLOW_TRANSPORT=grpc or leave it unset)"
             )
         settings = LoopSettings.from_env()
+        spec = server_spec()
     except ConfigError as exc:
         print(f"stepflow_kit_worker: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        # The stock worker's module builds its StepflowServer (built-in components plus
-        # /echo) at import time; this worker serves that very server.
-        from stepflow_py.worker import main as stock
+        from stepflow_py.worker.grpc_worker import run_grpc_worker  # noqa: F401
         from stepflow_py.worker.observability import setup_observability
     except ImportError as exc:
         print(
-            f"stepflow_kit_worker: stepflow-py 0.12 or newer is needed ({exc})",
+            f"stepflow_kit_worker: stepflow-py 0.12 or newer is needed ({exc}); with "
+            "stepflow-py 0.11 a component server serves HTTP itself "
+            "(StepflowServer.run(host=..., port=...))",
             file=sys.stderr,
         )
         return 2
+    try:
+        # The default, stepflow_py.worker.main, builds the stock StepflowServer (built-in
+        # components plus /echo) at import time; this worker serves that very server.
+        server = load_server(spec)
+    except ConfigError as exc:
+        print(f"stepflow_kit_worker: configuration error: {exc}", file=sys.stderr)
+        if isinstance(exc, ServerImportError) and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+        return 2
     setup_observability()
     logging.getLogger("stepflow_kit_worker").info(
-        "serving %s", ", ".join(sorted(stock.server.get_components()))
+        "serving %s from %s", ", ".join(sorted(server.get_components())), spec
     )
-    return asyncio.run(WorkerLoop(stock.server, settings).run())
+    return asyncio.run(WorkerLoop(server, settings).run())
 
 
 if __name__ == "__main__":
