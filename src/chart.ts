@@ -1,16 +1,19 @@
-import { Chart } from 'cdk8s';
-import { Construct } from 'constructs';
+import { ImagePullPolicy } from 'cdk8s-plus-30';
+import { ApiObject, Chart } from 'cdk8s';
+import { Construct, IConstruct } from 'constructs';
 import { DEFAULT_GENERATION } from './contract';
 import { IComponentServer } from './components/common';
 import { StepFlowCore, StepFlowCoreProps } from './components/core';
 import { StepFlowInference, StepFlowInferenceProps } from './components/inference';
 import { StepFlowPythonSdk, StepFlowPythonSdkProps } from './components/python-sdk';
+import { StepFlowWorker, StepFlowWorkerProps } from './components/worker';
+import { mergePodSettings, validateEnv, validatePodSettings } from './internal/pod-settings';
 import { StepFlowEnvironment } from './environments';
 import { PropValidator } from './internal/validation';
 import { StepFlowIngress } from './platform/ingress';
 import { StepFlowNamespace } from './platform/namespace';
 import { StepFlowNetworkPolicies } from './platform/network-policies';
-import { AutoscalingOptions, DisruptionBudgetOptions, GpuOptions, ImagePullPolicy, IngressOptions, LogLevel, StepFlowComponentProps, StepFlowGeneration } from './types';
+import { AutoscalingOptions, DisruptionBudgetOptions, EnvVariableValue, GpuOptions, IngressOptions, LogLevel, PodSettings, StepFlowComponentProps, StepFlowGeneration } from './types';
 import { TelemetryOptions } from './config/telemetry';
 import { EnvironmentSettings, Removable } from './environments';
 import { mergeOptions } from './internal/merge';
@@ -52,8 +55,18 @@ export interface InferenceOverrides extends Omit<StepFlowInferenceProps, Placed 
   readonly gpu?: GpuOptions | false;
 }
 
-/** Props of {@link StepFlowChart}. Everything but `environment` defaults to the preset. */
-export interface StepFlowChartProps {
+/**
+ * A team's own worker in a chart: the worker's props without those the chart sets
+ * (namespace, prefix, environment, generation, core). The chart-wide pod settings apply.
+ */
+export interface WorkerOverrides extends Omit<StepFlowWorkerProps, Placed>, ChartComponentOverrides {}
+
+/**
+ * Props of {@link StepFlowChart}. Everything but `environment` defaults to the preset. The
+ * pod settings (`imagePullSecrets`, `tolerations`, `labels`, ...) apply to every component,
+ * under each component's own.
+ */
+export interface StepFlowChartProps extends PodSettings {
   /** The preset: StepFlowEnvironment.DEV, .PROD, or one derived with `extend`. */
   readonly environment: StepFlowEnvironment;
   /** @default - the preset's namespace */
@@ -90,10 +103,27 @@ export interface StepFlowChartProps {
   readonly clusterNetworks?: ClusterNetworks;
   /** @default - the preset's core settings */
   readonly core?: CoreOverrides;
-  /** @default - the preset's python-sdk settings */
-  readonly pythonSdk?: PythonSdkOverrides;
-  /** @default - the preset's inference settings */
-  readonly inference?: InferenceOverrides;
+  /** @default - the preset's python-sdk settings; `false`: no python-sdk server */
+  readonly pythonSdk?: PythonSdkOverrides | false;
+  /** @default - the preset's inference settings; `false`: no inference server */
+  readonly inference?: InferenceOverrides | false;
+  /**
+   * A team's own component servers, routed by the core like the built-in ones; more with `addWorker`.
+   * @default []
+   */
+  readonly workers?: WorkerOverrides[];
+  /**
+   * Environment variables of every component (literals or `kplus.EnvValue` references);
+   * a component's own `env` wins by name.
+   * @default {}
+   */
+  readonly env?: { readonly [name: string]: EnvVariableValue };
+  /**
+   * Create the Namespace (with Pod Security "restricted"). A second installation in a
+   * namespace another chart creates sets `false`.
+   * @default true
+   */
+  readonly createNamespace?: boolean;
 }
 
 /**
@@ -103,16 +133,27 @@ export interface StepFlowChartProps {
  * the chart depends on it, so the file applies in one pass on an empty cluster.
  */
 export class StepFlowChart extends Chart {
-  public readonly namespaceConstruct: StepFlowNamespace;
+  /** The Namespace; undefined with `createNamespace: false`. */
+  public readonly namespaceConstruct?: StepFlowNamespace;
   public readonly core: StepFlowCore;
-  public readonly pythonSdk: StepFlowPythonSdk;
-  public readonly inference: StepFlowInference;
+  /** The python-sdk server; undefined with `pythonSdk: false`. */
+  public readonly pythonSdk?: StepFlowPythonSdk;
+  /** The inference server; undefined with `inference: false`. */
+  public readonly inference?: StepFlowInference;
   public readonly networkPolicies: StepFlowNetworkPolicies;
   public readonly ingress?: StepFlowIngress;
 
+  private readonly ownWorkers: StepFlowWorker[] = [];
+  private readonly validator: PropValidator;
+  /** The chart-wide annotations, on every object and pod template. */
+  private readonly chartAnnotations: Record<string, string>;
+  /** What every component takes from the chart: placement, images, pod settings, env, telemetry. */
+  private readonly componentProps: (block: Record<string, any>) => Record<string, any>;
+
   constructor(scope: Construct, id: string, props: StepFlowChartProps) {
-    super(scope, id, { disableResourceNameHashes: true });
-    const v = new PropValidator(this);
+    super(scope, id, { disableResourceNameHashes: true, labels: { ...props?.labels } });
+    const v = this.validator = new PropValidator(this);
+    this.chartAnnotations = { ...props?.annotations };
     const env = presetOf(v, props.environment);
     const generation = generationOf(v, props.generation);
     const placement = {
@@ -131,18 +172,31 @@ export class StepFlowChart extends Chart {
     };
     const blocks = componentBlocks(env, props, generation);
     validateChoices(v, env, props, shared, blocks.inference);
+    const chartPod = chartPodSettings(props);
+    validatePodSettings(v, chartPod);
+    validateEnv(v, 'env', { ...props.env });
 
-    // Each component: the shared props, its merged block (without the chart's own fields), the chart-wide telemetry under its own.
+    // Each component: the shared props, its merged block (without the chart's own fields), the
+    // chart-wide pod settings, env and telemetry under its own.
     const telemetry = { ...env.telemetry, ...props.telemetry };
-    const componentProps = ({ networkAccess: _access, ...block }: Record<string, any>) => ({ ...shared, ...block, telemetry: { ...telemetry, ...block.telemetry } });
     const coreEndpoint = StepFlowCore.endpoint(placement);
-    const coreProps = componentProps(blocks.core);
+    this.componentProps = ({ networkAccess: _access, ...block }: Record<string, any>) => ({
+      ...shared,
+      ...block,
+      ...mergePodSettings(chartPod, block),
+      env: { ...props.env, ...block.env },
+      telemetry: { ...telemetry, ...block.telemetry },
+      core: coreEndpoint,
+    });
+    const { core: _endpoint, ...coreProps } = this.componentProps(blocks.core);
     // A chart-wide service name is for the workers: the core always reports its own.
     if (props.core?.telemetry?.serviceName === undefined) coreProps.telemetry = { ...coreProps.telemetry, serviceName: undefined };
 
-    this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, environmentName: env.name });
-    this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', { ...componentProps(blocks.pythonSdk), core: coreEndpoint });
-    this.inference = new StepFlowInference(this, 'Inference', { ...componentProps(blocks.inference), core: coreEndpoint });
+    if (props.createNamespace ?? true) {
+      this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, namePrefix: placement.namePrefix, environmentName: env.name });
+    }
+    if (blocks.pythonSdk) this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', this.componentProps(blocks.pythonSdk));
+    if (blocks.inference) this.inference = new StepFlowInference(this, 'Inference', this.componentProps(blocks.inference));
     this.core = new StepFlowCore(this, 'Core', { ...coreProps, requireDurableState: env.production });
     this.networkPolicies = new StepFlowNetworkPolicies(this, 'NetworkPolicies', {
       ...placement,
@@ -151,19 +205,44 @@ export class StepFlowChart extends Chart {
       clusterNetworks: props.clusterNetworks,
       ingressControllerNamespace: props.ingress ? props.ingress.controllerNamespace ?? 'ingress-nginx' : undefined,
     });
-    for (const server of [this.pythonSdk, this.inference]) this.addComponentServer(server);
-    for (const [component, block] of [[this.core, blocks.core], [this.pythonSdk, blocks.pythonSdk], [this.inference, blocks.inference]] as const) {
-      if (block.networkAccess) this.networkPolicies.allow(component, block.networkAccess);
-      const collector = component.telemetryEgress;
-      if (collector) this.networkPolicies.allow(component, { egress: [collector] });
+    this.allowTraffic(this.core, blocks.core);
+    for (const [server, block] of [[this.pythonSdk, blocks.pythonSdk], [this.inference, blocks.inference]] as const) {
+      if (!server) continue;
+      this.addComponentServer(server);
+      this.allowTraffic(server, block!);
     }
     if (props.ingress) {
       this.ingress = new StepFlowIngress(this, 'Ingress', { ...props.ingress, ...placement, coreServiceName: this.core.service.name });
     }
+    if (props.workers !== undefined && !Array.isArray(props.workers)) v.fail('workers', props.workers, 'expected a list of worker props ({ name, image, routePrefix, command, ... })');
+    for (const worker of Array.isArray(props.workers) ? props.workers : []) this.addWorker(worker);
 
-    for (const child of this.node.children) {
-      if (child !== this.namespaceConstruct) child.node.addDependency(this.namespaceConstruct);
+    this.node.addValidation({ validate: () => duplicateObjects(this) });
+    this.settle();
+  }
+
+  /** The team's own workers added with `workers` or `addWorker`, in order. */
+  public get workers(): readonly StepFlowWorker[] {
+    return [...this.ownWorkers];
+  }
+
+  /**
+   * Add a team's own component server, also after construction: built with the chart's
+   * placement, generation and pod settings, registered in the core's config, and given the
+   * same NetworkPolicies as the built-in servers.
+   */
+  public addWorker(props: WorkerOverrides): StepFlowWorker {
+    const name = props?.name;
+    if (this.ownWorkers.some((w) => w.component === name)) {
+      this.validator.fail('workers', name, 'two workers have this name; each needs its own');
     }
+    const worker = new StepFlowWorker(this, `Worker-${name}${this.ownWorkers.length > 0 && this.node.tryFindChild(`Worker-${name}`) ? `-${this.ownWorkers.length}` : ''}`,
+      this.componentProps(props) as StepFlowWorkerProps);
+    this.ownWorkers.push(worker);
+    this.addComponentServer(worker);
+    this.allowTraffic(worker, props);
+    this.settle();
+    return worker;
   }
 
   /**
@@ -173,7 +252,80 @@ export class StepFlowChart extends Chart {
   public addComponentServer(server: IComponentServer): void {
     this.core.addComponentServer(server);
     this.networkPolicies.addComponentServer(server);
+    this.settle();
   }
+
+  /** The component's extra traffic (its `networkAccess`) and its telemetry collector. */
+  private allowTraffic(component: StepFlowCore | StepFlowComponentServerLike, block: ChartComponentOverrides): void {
+    if (block.networkAccess) this.networkPolicies.allow(component, block.networkAccess);
+    const collector = component.telemetryEgress;
+    if (collector) this.networkPolicies.allow(component, { egress: [collector] });
+  }
+
+  /**
+   * Everything in the chart after the Namespace, so one file applies in one pass; the
+   * chart-wide annotations on every object (the components carry theirs already).
+   */
+  private settle(): void {
+    const ns = this.namespaceConstruct;
+    if (ns) {
+      for (const child of this.node.children) {
+        if (child !== ns && !child.node.dependencies.includes(ns)) child.node.addDependency(ns);
+      }
+    }
+    annotate(this, this.chartAnnotations);
+  }
+}
+
+/** What `allowTraffic` needs of a component server. */
+type StepFlowComponentServerLike = StepFlowPythonSdk | StepFlowInference | StepFlowWorker;
+
+/** The pod settings of the chart's own props. */
+function chartPodSettings(props: StepFlowChartProps): PodSettings {
+  return {
+    imagePullSecrets: props.imagePullSecrets,
+    nodeSelector: props.nodeSelector,
+    tolerations: props.tolerations,
+    affinity: props.affinity,
+    topologySpreadConstraints: props.topologySpreadConstraints,
+    priorityClassName: props.priorityClassName,
+    labels: props.labels,
+    annotations: props.annotations,
+    envFrom: props.envFrom,
+    volumes: props.volumes,
+  };
+}
+
+/** Add the annotations every object of the scope lacks (an object's own win). */
+function annotate(scope: IConstruct, annotations: Record<string, string>): void {
+  if (Object.keys(annotations).length === 0) return;
+  for (const o of scope.node.findAll()) {
+    if (!ApiObject.isApiObject(o)) continue;
+    const own = o.metadata.toJson().annotations ?? {};
+    for (const [key, value] of Object.entries(annotations)) if (own[key] === undefined) o.metadata.addAnnotation(key, value);
+  }
+}
+
+/**
+ * Two objects of one kind, namespace and name in one App: the second would overwrite the
+ * first when applied. Reported by the chart that holds the later one.
+ */
+function duplicateObjects(chart: Chart): string[] {
+  const seen = new Map<string, ApiObject>();
+  const errors: string[] = [];
+  for (const o of chart.node.root.node.findAll()) {
+    if (!ApiObject.isApiObject(o)) continue;
+    const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : 'core';
+    const key = `${o.kind}.${group} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.name}`;
+    const first = seen.get(key);
+    if (!first) {
+      seen.set(key, o);
+    } else if (Chart.of(o) === chart) {
+      errors.push(`object ${key} is emitted twice, by ${first.node.path} and ${o.node.path}: two installations in one namespace need different namePrefix values, `
+        + 'and all but one of them createNamespace: false; a worker needs a name of its own');
+    }
+  }
+  return errors;
 }
 
 /** The preset's settings; a value that is no preset is reported, and DEV renders the rest so every other error shows too. */
@@ -188,26 +340,26 @@ function generationOf(v: PropValidator, generation: StepFlowGeneration | undefin
   return v.member('generation', generation, StepFlowGeneration, 'StepFlowGeneration') ? generation ?? DEFAULT_GENERATION : DEFAULT_GENERATION;
 }
 
-/** Each component's preset block with the overrides on top, merged once. */
+/** Each component's preset block with the overrides on top, merged once; `false` leaves a server out. */
 function componentBlocks(env: EnvironmentSettings, props: StepFlowChartProps, generation: StepFlowGeneration) {
   // StepFlow 0.11: one core pins to one component-server pod, so the preset's scale-out is dropped.
   const scale = generation === StepFlowGeneration.HTTP_PUSH ? { replicas: 1, autoscaling: false } : {};
   return {
     core: mergeOptions<CoreOverrides>(env.core, props.core),
-    pythonSdk: mergeOptions<PythonSdkOverrides>(mergeOptions(env.pythonSdk, scale), props.pythonSdk),
-    inference: mergeOptions<InferenceOverrides>(mergeOptions(env.inference, scale), props.inference),
+    pythonSdk: props.pythonSdk === false ? undefined : mergeOptions<PythonSdkOverrides>(mergeOptions(env.pythonSdk, scale), props.pythonSdk),
+    inference: props.inference === false ? undefined : mergeOptions<InferenceOverrides>(mergeOptions(env.inference, scale), props.inference),
   };
 }
 
 /** What the chart itself decides: a registry and tag, an explicit exposure in production, GPUs only where there are. */
-function validateChoices(v: PropValidator, env: EnvironmentSettings, props: StepFlowChartProps, shared: StepFlowComponentProps, inference: InferenceOverrides): void {
+function validateChoices(v: PropValidator, env: EnvironmentSettings, props: StepFlowChartProps, shared: StepFlowComponentProps, inference: InferenceOverrides | undefined): void {
   if (shared.imageRegistry === undefined) v.fail('imageRegistry', undefined, `the '${env.name}' environment has no default registry; set imageRegistry (e.g. 'registry.example.com/stepflow')`);
   if (shared.imageTag === undefined) v.fail('imageTag', undefined, `the '${env.name}' environment has no default tag; set imageTag to a release version (e.g. '1.4.2')`);
   if (env.production && props.ingress === undefined) {
     v.fail('ingress', undefined, `the '${env.name}' environment needs an explicit choice of exposure: ingress: { host: 'stepflow.example.com', authentication: IngressAuthentication.external({ url }) }, `
       + 'or ingress: false (internal only, or a route you own)');
   }
-  if (inference.gpu && !env.gpuAvailable) {
+  if (inference?.gpu && !env.gpuAvailable) {
     v.fail('inference.gpu', inference.gpu, `the '${env.name}' environment has no GPUs (gpuAvailable: false); remove gpu to run inference on CPU`);
   }
 }

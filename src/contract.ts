@@ -9,6 +9,23 @@ import { StepFlowGeneration } from './types';
 /** The three StepFlow components this kit deploys. */
 export type ComponentId = 'core' | 'python-sdk' | 'inference';
 
+/**
+ * What names and runs one component's pods: the built-in components take it from the
+ * contract, a team's own worker from its props.
+ */
+export interface ComponentIdentity {
+  /** Value of the `component` label. */
+  readonly component: string;
+  /** Base resource name, before any prefix. */
+  readonly name: string;
+  /** Container name inside the pod. */
+  readonly container: string;
+  /** The port the process listens on, when it listens. */
+  readonly port: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** Paths probed by the kubelet, per probe kind. */
 export interface HealthPaths {
   readonly liveness: string;
@@ -81,6 +98,12 @@ export const CONTRACT = {
     'inference': contract.components.inference as PythonComponentContract,
   },
 } as const;
+
+/** The identity of a built-in component, from the contract. */
+export function builtinIdentity(id: ComponentId): ComponentIdentity {
+  const c = CONTRACT.components[id];
+  return { component: id, name: c.name, container: c.container, port: c.port, uid: c.uid, gid: c.gid };
+}
 
 /** Path of the StepFlow config file inside the core container. */
 export const CONFIG_FILE_PATH = `${CONTRACT.configMap.mountPath}/${CONTRACT.configMap.key}`;

@@ -1,7 +1,8 @@
+import { ImagePullPolicy } from 'cdk8s-plus-30';
 import { StateStore } from './config/state-store';
 import { LogFormat, TelemetryOptions } from './config/telemetry';
 import { mergeOptions } from './internal/merge';
-import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptions, ImagePullPolicy, LogLevel, ModelCacheOptions } from './types';
+import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, GpuOptions, LogLevel, ModelCacheOptions } from './types';
 
 /** Defaults of one component in an environment. */
 export interface ComponentDefaults {

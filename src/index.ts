@@ -3,9 +3,10 @@
 export * from './types';
 export * from './environments';
 export { IComponentServer, ICoreEndpoint } from './components/common';
-export { ComponentId } from './contract';
+export { ComponentId, ComponentIdentity, HealthPaths } from './contract';
 export { StepFlowComponent, VolumeMountOptions } from './components/component';
-export { StepFlowComponentServer, StepFlowComponentServerProps, PythonComponent } from './components/component-server';
+export { StepFlowComponentServer, StepFlowComponentServerProps, PythonComponent, ServerDefinition, WorkerProbe, WorkerProbes } from './components/component-server';
+export * from './components/worker';
 export * from './components/core';
 export * from './components/python-sdk';
 export * from './components/inference';

@@ -1,3 +1,5 @@
+import * as kplus from 'cdk8s-plus-30';
+import * as k8s from '../imports/k8s';
 import { TelemetryOptions } from './config/telemetry';
 import { IngressAuthentication } from './platform/ingress-auth';
 
@@ -22,13 +24,6 @@ export enum StepFlowGeneration {
   HTTP_PUSH = '0.11',
   /** StepFlow 0.12–0.13: workers dial the core server and pull tasks from a named queue. */
   GRPC_PULL = '0.13',
-}
-
-/** When the kubelet pulls the image. */
-export enum ImagePullPolicy {
-  ALWAYS = 'Always',
-  IF_NOT_PRESENT = 'IfNotPresent',
-  NEVER = 'Never',
 }
 
 /** CPU, memory and ephemeral-storage requests and limits of one container. */
@@ -124,10 +119,17 @@ export interface GpuOptions {
    */
   readonly runtimeClassName?: string;
   /**
-   * Node labels that GPU nodes carry.
+   * Node labels that GPU nodes carry; merged with the component's own `nodeSelector`.
    * @default { accelerator: 'nvidia-gpu' }
    */
   readonly nodeSelector?: { readonly [key: string]: string };
+  /**
+   * The extended resource the device plugin advertises: `nvidia.com/gpu` for whole GPUs, a MIG
+   * profile such as `nvidia.com/mig-1g.10gb` for slices. Its taint is tolerated beside the
+   * component's own `tolerations`.
+   * @default 'nvidia.com/gpu'
+   */
+  readonly resourceName?: string;
 }
 
 /** The public entry point: an Ingress in front of the core server. */
@@ -159,8 +161,101 @@ export interface IngressOptions {
   readonly controllerNamespace?: string;
 }
 
+/**
+ * The value of an environment variable: a literal, or a reference the kubelet resolves
+ * (`kplus.EnvValue.fromSecretValue({ secret, key })`, `.fromConfigMap(...)`, `.fromFieldRef(...)`):
+ * a secret's value never appears in the manifests.
+ */
+export type EnvVariableValue = string | kplus.EnvValue;
+
+/** Every key of a Secret or a ConfigMap as environment variables (`envFrom`). Give exactly one of `secret`, `configMap`. */
+export interface EnvFromSource {
+  /** @default - not a Secret */
+  readonly secret?: kplus.ISecret | string;
+  /** @default - not a ConfigMap */
+  readonly configMap?: kplus.IConfigMap | string;
+  /**
+   * Prepended to every key.
+   * @default ''
+   */
+  readonly prefix?: string;
+  /**
+   * Start the pod even when the Secret or ConfigMap does not exist.
+   * @default false
+   */
+  readonly optional?: boolean;
+}
+
+/** One more volume of the pods, mounted into the component's container (e.g. a Secret as files). */
+export interface ExtraVolume {
+  /** The volume, e.g. `{ name: 'tls', secret: { secretName: 'team-tls' } }`. */
+  readonly volume: k8s.Volume;
+  readonly mountPath: string;
+  /** @default false */
+  readonly readOnly?: boolean;
+  /** @default - the volume's root */
+  readonly subPath?: string;
+}
+
+/**
+ * How the pods fit a team's cluster: pull secrets, placement, priority, their own labels
+ * and annotations, variables and volumes. A chart takes them for every component, and
+ * each component's own settings win: maps merge key by key, lists are joined (a volume or a
+ * pull secret of the same name is the component's), and `affinity` and
+ * `priorityClassName` are replaced.
+ */
+export interface PodSettings {
+  /**
+   * Secrets of type `kubernetes.io/dockerconfigjson` the kubelet pulls the image with.
+   * @default - none
+   */
+  readonly imagePullSecrets?: (kplus.ISecret | string)[];
+  /**
+   * Node labels the pods require (merged with the GPU node selector).
+   * @default - none
+   */
+  readonly nodeSelector?: { readonly [key: string]: string };
+  /**
+   * Taints the pods tolerate (beside the GPU taint).
+   * @default - none
+   */
+  readonly tolerations?: k8s.Toleration[];
+  /** @default - none */
+  readonly affinity?: k8s.Affinity;
+  /**
+   * More topology spread constraints; one without a labelSelector selects the component's
+   * own pods. One on `kubernetes.io/hostname` replaces the kit's default spread of
+   * several replicas over nodes.
+   * @default - several replicas spread over nodes (ScheduleAnyway)
+   */
+  readonly topologySpreadConstraints?: k8s.TopologySpreadConstraint[];
+  /** @default - the cluster's default priority */
+  readonly priorityClassName?: string;
+  /**
+   * Labels of every object and every pod template (never of selectors). The kit's own
+   * keys (`app`, `component`, `environment`, `app.kubernetes.io/*`) are reserved.
+   * @default - none
+   */
+  readonly labels?: { readonly [key: string]: string };
+  /**
+   * Annotations of every object and every pod template.
+   * @default - none
+   */
+  readonly annotations?: { readonly [key: string]: string };
+  /**
+   * Variables from every key of Secrets or ConfigMaps, before `env`.
+   * @default - none
+   */
+  readonly envFrom?: EnvFromSource[];
+  /**
+   * More volumes, each mounted into the component's container.
+   * @default - none
+   */
+  readonly volumes?: ExtraVolume[];
+}
+
 /** Props every StepFlow component construct takes. */
-export interface StepFlowComponentProps {
+export interface StepFlowComponentProps extends PodSettings {
   /** @default 'stepflow' */
   readonly namespace?: string;
   /**
@@ -189,9 +284,9 @@ export interface StepFlowComponentProps {
   readonly image?: string;
   /**
    * Always: a re-pushed tag is picked up, and the kubelet checks the node may still pull the image.
-   * @default ImagePullPolicy.ALWAYS
+   * @default kplus.ImagePullPolicy.ALWAYS
    */
-  readonly imagePullPolicy?: ImagePullPolicy;
+  readonly imagePullPolicy?: kplus.ImagePullPolicy;
   /**
    * Reject images tagged `latest` or untagged (production).
    * @default false
@@ -224,8 +319,15 @@ export interface StepFlowComponentProps {
   readonly telemetry?: TelemetryOptions;
   /**
    * Extra environment variables, added after the ones the construct sets (a name the
-   * construct sets is replaced). More can be added later with `addEnv`.
+   * construct sets is replaced): literals, or references to Secrets and ConfigMaps
+   * (`kplus.EnvValue.fromSecretValue(...)`). More can be added later with `addEnv`.
    * @default {}
    */
-  readonly env?: { readonly [name: string]: string };
+  readonly env?: { readonly [name: string]: EnvVariableValue };
+  /**
+   * A ServiceAccount of the team's own for the pods (e.g. one bound to a cloud identity);
+   * the component then creates none. Its token stays unmounted.
+   * @default - a ServiceAccount of the component's own, without a token
+   */
+  readonly serviceAccount?: kplus.IServiceAccount;
 }

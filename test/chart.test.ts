@@ -90,7 +90,7 @@ describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns
     const c = CONTRACT.components[name];
     const w = component(objects, name);
     const container = w.spec.template.spec.containers[0];
-    const selector = { app: 'stepflow', component: name, environment: env };
+    const selector = { app: 'stepflow', component: name, environment: env, 'app.kubernetes.io/instance': `${prefix}stepflow` };
     expect(w.spec.selector).toEqual({ matchLabels: selector });
     expect(w.spec.template.metadata.labels).toMatchObject({ ...selector, 'app.kubernetes.io/component': name, 'app.kubernetes.io/part-of': 'stepflow' });
     const version = name === 'core' ? CONTRACT.generations[generation].orchestrator : CONTRACT.generations[generation].sdk;
@@ -104,7 +104,7 @@ describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns
     const c = CONTRACT.components[name];
     const w = component(objects, name);
     const container = w.spec.template.spec.containers[0];
-    const selector = { app: 'stepflow', component: name, environment: env };
+    const selector = { app: 'stepflow', component: name, environment: env, 'app.kubernetes.io/instance': `${prefix}stepflow` };
     if (name !== 'core' && pull) {
       // gRPC-pull workers listen on nothing: readiness = the core answers, liveness = the loop's heartbeat is fresh.
       expect(container.ports).toBeUndefined();
@@ -196,7 +196,7 @@ describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns
   test('NetworkPolicies: default deny, then exactly the flows StepFlow uses', () => {
     const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
     const byName = (n: string) => find(policies, 'NetworkPolicy', `${prefix}${n}`).spec;
-    const sel = (c: string) => ({ matchLabels: { app: 'stepflow', component: c, environment: env } });
+    const sel = (c: string) => ({ matchLabels: { app: 'stepflow', component: c, environment: env, 'app.kubernetes.io/instance': `${prefix}stepflow` } });
     expect(byName('stepflow-default-deny')).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     expect(byName('stepflow-allow-dns').egress).toEqual([{
       to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],

@@ -1,10 +1,10 @@
 import { PluginRegistration } from '../config/stepflow-config';
-import { ComponentId } from '../contract';
 import { StepFlowGeneration } from '../types';
 
-/** A component server that the core server routes components to (python-sdk, inference). */
+/** A component server that the core server routes components to (python-sdk, inference, a team's own worker). */
 export interface IComponentServer {
-  readonly component: ComponentId;
+  /** Value of its `component` label. */
+  readonly component: string;
   /** Base name of its objects, with the prefix (`dev-stepflow-python-sdk`); names its NetworkPolicy. */
   readonly name: string;
   /** Labels that select its pods. */

@@ -1,11 +1,12 @@
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { CONTRACT } from '../contract';
+import { CONTRACT, ComponentIdentity, HealthPaths } from '../contract';
 import { PluginConfig, PluginRegistration } from '../config/stepflow-config';
 import { LogFormat } from '../config/telemetry';
 import { serviceHost } from '../internal/metadata';
 import { replicaRange } from '../internal/scaling';
-import { ProbeSet, ProbeTiming, ProbeTimings } from '../internal/workload';
+import { LIMITS } from '../internal/validation';
+import { ProbeAction, ProbeSet, ProbeTiming, ProbeTimings } from '../internal/workload';
 import { ComputeResources, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
 import { IComponentServer, ICoreEndpoint } from './common';
 import { StepFlowComponent, envVars } from './component';
@@ -36,6 +37,55 @@ export interface StepFlowComponentServerProps extends StepFlowComponentProps {
    * @default - 30 for python-sdk, 60 for inference
    */
   readonly terminationGracePeriodSeconds?: number;
+}
+
+/** One probe of a component server, replacing the kit's: an HTTP path (servers that listen) or a command; timings in part. */
+export interface WorkerProbe {
+  /**
+   * GET on the server's port (StepFlow 0.11 servers, which listen). Give at most one of httpPath, command.
+   * @default - the kit's check
+   */
+  readonly httpPath?: string;
+  /**
+   * A command run in the container (exit 0 = healthy).
+   * @default - the kit's check
+   */
+  readonly command?: string[];
+  /** @default - the kit's */
+  readonly periodSeconds?: number;
+  /** @default - the kit's */
+  readonly failureThreshold?: number;
+  /** @default - the kit's */
+  readonly timeoutSeconds?: number;
+}
+
+/** The probes of a component server, kind by kind over the kit's. */
+export interface WorkerProbes {
+  /** @default - the kit's startup check (0.13: the core answers; 0.11: GET /health) */
+  readonly startup?: WorkerProbe;
+  /**
+   * `false`: no liveness probe (an image without the kit's reconnect loop writes no heartbeat).
+   * @default - 0.13: the reconnect loop's heartbeat file is fresh; 0.11: GET /health
+   */
+  readonly liveness?: WorkerProbe | false;
+  /** @default - the kit's readiness check (0.13: the core answers; 0.11: GET /health) */
+  readonly readiness?: WorkerProbe;
+}
+
+/** How the core routes to a component server and how its process runs. */
+export interface ServerDefinition {
+  /** Route prefix and plugin name in the core's config (`/<prefix>/{*component}`). */
+  readonly routePrefix: string;
+  /** The queue a gRPC-pull worker takes tasks from. */
+  readonly queueName: string;
+  /** The command, per generation. */
+  readonly command: (generation: StepFlowGeneration) => string[];
+  /** @default - 0.11: `--host 0.0.0.0 --port <port>`; 0.13: none */
+  readonly args?: string[];
+  /** HTTP paths of a server that listens (0.11). */
+  readonly health: HealthPaths;
+  /** @default - the kit's probes */
+  readonly probes?: WorkerProbes;
 }
 
 /** How stale the worker loop's heartbeat file may get before the liveness probe restarts the container. */
@@ -81,6 +131,11 @@ export function heartbeatFreshCommand(): string[] {
   return ['python3', '-c', `import os, sys, time; sys.exit(0 if time.time() - os.stat(os.environ['${CONTRACT.env.heartbeatFile}']).st_mtime < ${HEARTBEAT_MAX_AGE_SECONDS} else 1)`];
 }
 
+/** The action of a probe, without its timing. */
+function actionOf(p: ProbeAction): ProbeAction {
+  return 'httpPath' in p ? { httpPath: p.httpPath } : { command: p.command };
+}
+
 /** Map our log level to the Python SDK's (logging module names). */
 export function pythonLogLevel(level: LogLevel): string {
   return level === LogLevel.WARN ? 'WARNING' : level.toUpperCase();
@@ -91,7 +146,6 @@ export function pythonLogLevel(level: LogLevel): string {
  * command/env/probes, and the connection facts the core server's config is built from.
  */
 export abstract class StepFlowComponentServer extends StepFlowComponent implements IComponentServer {
-  declare public readonly component: PythonComponent;
   /** `<name>.<namespace>.svc` */
   public readonly host: string;
   /** The port the server listens on; undefined for gRPC-pull workers, which listen on nothing. */
@@ -108,29 +162,31 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
   /** How long the kubelet waits after SIGTERM before it kills the container. */
   protected readonly terminationGracePeriodSeconds: number;
 
-  protected constructor(scope: Construct, id: string, component: PythonComponent, props: StepFlowComponentServerProps, defaultResources: ComputeResources, timing: ProbeTimings, defaultTerminationGraceSeconds: number) {
-    super(scope, id, component, props, defaultResources);
-    const contract = CONTRACT.components[component];
+  /** The command that runs the server, in its generation. */
+  protected readonly command: string[];
+
+  protected constructor(scope: Construct, id: string, identity: ComponentIdentity, imageRepository: string | undefined, private readonly server: ServerDefinition,
+    props: StepFlowComponentServerProps, defaultResources: ComputeResources, timing: ProbeTimings, defaultTerminationGraceSeconds: number) {
+    super(scope, id, identity, imageRepository, props, defaultResources);
     this.terminationGracePeriodSeconds = props.terminationGracePeriodSeconds ?? defaultTerminationGraceSeconds;
     this.validateWorker(props);
     this.host = serviceHost(this.name, this.namespace);
+    this.command = server.command(this.generation);
     this.runtime = this.serverRuntime(props, timing);
     if (this.runtime.listens) {
-      this.listenPort = contract.port;
-      this.url = `http://${this.host}:${contract.port}`;
-      this.healthUrl = `${this.url}${contract.health.liveness}`;
+      this.listenPort = identity.port;
+      this.url = `http://${this.host}:${identity.port}`;
+      this.healthUrl = `${this.url}${server.health.liveness}`;
     }
-    this.registration = { pluginName: contract.routePrefix, routePrefix: contract.routePrefix, plugin: this.runtime.plugin };
+    this.registration = { pluginName: server.routePrefix, routePrefix: server.routePrefix, plugin: this.runtime.plugin };
   }
 
   /**
-   * The command that runs the server: its module under the image's python3; in gRPC pull
-   * the image's reconnecting worker, where it has one apart from the server module.
+   * The command of a built-in Python component: its module under the image's python3; in
+   * gRPC pull the image's reconnecting worker, where it has one apart from the server module.
    */
-  protected get command(): string[] {
-    const contract = CONTRACT.components[this.component];
-    const pull = this.generation === StepFlowGeneration.GRPC_PULL;
-    return ['python3', '-m', pull && contract.workerModule ? contract.workerModule : contract.module];
+  protected static pythonModuleCommand(module: string, workerModule?: string): (generation: StepFlowGeneration) => string[] {
+    return (generation) => ['python3', '-m', generation === StepFlowGeneration.GRPC_PULL && workerModule ? workerModule : module];
   }
 
   /** The env the generation sets, as variables in order. */
@@ -166,7 +222,8 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
 
   private serverRuntime(props: StepFlowComponentServerProps, timing: ProbeTimings): ServerRuntime {
     const core = props.core;
-    const contract = CONTRACT.components[this.component];
+    const server = this.server;
+    const port = this.identity.port;
     const env: Record<string, string> = {
       [CONTRACT.env.logLevel]: pythonLogLevel(this.common.logLevel),
       [CONTRACT.env.serviceName]: this.telemetry.serviceName ?? this.name,
@@ -180,37 +237,70 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
       const check = { command: coreReachableCommand() };
       const withTimeout = (t: ProbeTiming) => ({ ...t, timeoutSeconds: Math.max(t.timeoutSeconds, CORE_CHECK_TIMEOUT_SECONDS + 2) });
       return {
-        args: [],
+        args: server.args ?? [],
         env: {
           ...env,
           [CONTRACT.env.transport]: 'grpc',
           [CONTRACT.env.tasksUrl]: core?.address ?? '',
-          [CONTRACT.env.queueName]: contract.routePrefix,
+          [CONTRACT.env.queueName]: server.queueName,
           [CONTRACT.env.blobUrl]: core?.address ?? '',
           [CONTRACT.env.maxConcurrent]: String(props.maxConcurrentTasks ?? WORKER_DEFAULTS.maxConcurrentTasks),
           [CONTRACT.env.shutdownGrace]: String(props.shutdownGraceSeconds ?? WORKER_DEFAULTS.shutdownGraceSeconds),
           [CONTRACT.env.heartbeatFile]: CONTRACT.paths.heartbeat,
         },
         listens: false,
-        probes: {
+        probes: this.probes(false, {
           startup: { ...check, ...withTimeout(timing.startup) },
           liveness: { command: heartbeatFreshCommand(), ...withTimeout(timing.liveness) },
           readiness: { ...check, ...withTimeout(timing.readiness) },
-        },
-        plugin: { type: 'grpc', queueName: contract.routePrefix },
+        }),
+        plugin: { type: 'grpc', queueName: server.queueName },
       };
     }
     return {
       sessionAffinitySeconds: SESSION_AFFINITY_SECONDS,
-      args: ['--host', '0.0.0.0', '--port', String(contract.port)],
+      args: server.args ?? ['--host', '0.0.0.0', '--port', String(port)],
       env,
       listens: true,
-      probes: {
-        startup: { httpPath: contract.health.startup, ...timing.startup },
-        liveness: { httpPath: contract.health.liveness, ...timing.liveness },
-        readiness: { httpPath: contract.health.readiness, ...timing.readiness },
-      },
-      plugin: { type: 'stepflow', url: `http://${this.host}:${contract.port}` },
+      probes: this.probes(true, {
+        startup: { httpPath: server.health.startup, ...timing.startup },
+        liveness: { httpPath: server.health.liveness, ...timing.liveness },
+        readiness: { httpPath: server.health.readiness, ...timing.readiness },
+      }),
+      plugin: { type: 'stepflow', url: `http://${this.host}:${port}` },
+    };
+  }
+
+  /** The kit's probes with the props' on top, kind by kind. */
+  private probes(listens: boolean, kit: Required<ProbeSet>): ProbeSet {
+    const given = this.server.probes ?? {};
+    const v = this.validator;
+    const one = (kind: keyof ProbeSet, base: ProbeAction & ProbeTiming): (ProbeAction & ProbeTiming) => {
+      const p = given[kind];
+      if (p === undefined || p === false) return base;
+      const at = `probes.${kind}`;
+      if (p.httpPath !== undefined && p.command !== undefined) v.fail(at, p, 'give at most one of httpPath, command');
+      if (p.httpPath !== undefined && (!listens || typeof p.httpPath !== 'string' || !p.httpPath.startsWith('/'))) {
+        v.fail(`${at}.httpPath`, p.httpPath, listens ? "expected an absolute path, e.g. '/health'" : 'a gRPC-pull worker listens on no port: use command');
+      }
+      if (p.command !== undefined && (!Array.isArray(p.command) || p.command.length === 0 || p.command.some((c) => typeof c !== 'string'))) {
+        v.fail(`${at}.command`, p.command, "expected a non-empty list of strings, e.g. ['python3', '-c', '...']");
+      }
+      v.integer(`${at}.periodSeconds`, p.periodSeconds, 1, LIMITS.seconds);
+      v.integer(`${at}.failureThreshold`, p.failureThreshold, 1, 1000);
+      v.integer(`${at}.timeoutSeconds`, p.timeoutSeconds, 1, LIMITS.seconds);
+      const action: ProbeAction = p.command !== undefined ? { command: p.command } : p.httpPath !== undefined ? { httpPath: p.httpPath } : actionOf(base);
+      return {
+        ...action,
+        periodSeconds: p.periodSeconds ?? base.periodSeconds,
+        failureThreshold: p.failureThreshold ?? base.failureThreshold,
+        timeoutSeconds: p.timeoutSeconds ?? base.timeoutSeconds,
+      };
+    };
+    return {
+      startup: one('startup', kit.startup),
+      liveness: given.liveness === false ? undefined : one('liveness', kit.liveness),
+      readiness: one('readiness', kit.readiness),
     };
   }
 }

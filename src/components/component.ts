@@ -1,12 +1,14 @@
 import { ApiObject } from 'cdk8s';
+import { INetworkPolicyPeer, IPodSelector, LabelSelector, NetworkPolicyPeerConfig, PodSelectorConfig } from 'cdk8s-plus-30';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { CONTRACT, ComponentId } from '../contract';
+import { CONTRACT, ComponentIdentity } from '../contract';
 import { resourceName, selectorLabels } from '../internal/metadata';
+import { envVar } from '../internal/pod-settings';
 import { ResolvedCommon, resolveCommon } from '../internal/resolve';
 import { PropValidator } from '../internal/validation';
 import { ComponentWorkload, WorkloadSpec } from '../internal/workload';
-import { ComputeResources, StepFlowComponentProps, StepFlowGeneration } from '../types';
+import { ComputeResources, EnvVariableValue, StepFlowComponentProps, StepFlowGeneration } from '../types';
 import { LogFormat, TelemetryOptions } from '../config/telemetry';
 import { NetworkAccessRule } from '../platform/network-access';
 
@@ -22,8 +24,12 @@ export interface VolumeMountOptions {
 /**
  * What every StepFlow component construct shares: its resolved props, its name and
  * selector, and the calls that change its pod after construction (`addEnv`, `addVolume`).
+ * A component is a cdk8s-plus pod selector and network-policy peer: a team's own
+ * `kplus.NetworkPolicy`, or `scheduling.separate(component)`, selects its pods.
  */
-export abstract class StepFlowComponent extends Construct {
+export abstract class StepFlowComponent extends Construct implements IPodSelector, INetworkPolicyPeer {
+  /** Value of its `component` label (`core`, `python-sdk`, a team's worker name). */
+  public readonly component: string;
   /** Base name of its objects, with the prefix (`dev-stepflow-core`). */
   public readonly name: string;
   public readonly namespace: string;
@@ -38,14 +44,19 @@ export abstract class StepFlowComponent extends Construct {
   protected readonly common: ResolvedCommon;
   private workload?: ComponentWorkload;
 
-  protected constructor(scope: Construct, id: string, public readonly component: ComponentId, props: StepFlowComponentProps, defaultResources: ComputeResources) {
+  /**
+   * @param identity its label, names, container, port and user
+   * @param imageRepository the image of a built-in component; undefined when `image` is required
+   */
+  protected constructor(scope: Construct, id: string, protected readonly identity: ComponentIdentity, imageRepository: string | undefined, props: StepFlowComponentProps, defaultResources: ComputeResources) {
     super(scope, id);
     this.validator = new PropValidator(this);
-    this.common = resolveCommon(this.validator, component, props, defaultResources);
+    this.common = resolveCommon(this.validator, imageRepository, props, defaultResources);
     this.generation = this.common.generation;
     this.namespace = this.common.placement.namespace;
-    this.name = resourceName(this.common.placement, CONTRACT.components[component].name);
-    this.selector = selectorLabels(this.common.placement, component);
+    this.component = identity.component;
+    this.name = resourceName(this.common.placement, identity.name);
+    this.selector = selectorLabels(this.common.placement, identity.component);
     this.telemetry = props.telemetry ?? {};
     this.validateTelemetry();
   }
@@ -108,17 +119,32 @@ export abstract class StepFlowComponent extends Construct {
     }
   }
 
+  /** Its pods, in its namespace (cdk8s-plus `IPodSelector`). */
+  public toPodSelectorConfig(): PodSelectorConfig {
+    return { labelSelector: LabelSelector.of({ labels: { ...this.selector } }), namespaces: { names: [this.namespace] } };
+  }
+
+  /** Its pods as a NetworkPolicy peer (cdk8s-plus `INetworkPolicyPeer`). */
+  public toNetworkPolicyPeerConfig(): NetworkPolicyPeerConfig {
+    return { podSelector: this.toPodSelectorConfig() };
+  }
+
+  public toPodSelector(): IPodSelector {
+    return this;
+  }
+
   /** Every Kubernetes object this component creates. */
   public get objects(): ApiObject[] {
     return this.built.objects;
   }
 
   /**
-   * Set an environment variable of the component's container, also after construction.
-   * A name the construct or the `env` prop set keeps its place and takes the new value.
+   * Set an environment variable of the component's container, also after construction: a
+   * literal, or a reference (`kplus.EnvValue.fromSecretValue(...)`). A name the construct or
+   * the `env` prop set keeps its place and takes the new value.
    */
-  public addEnv(name: string, value: string): void {
-    if (this.validator.envName('env', name)) this.built.setEnv({ name, value });
+  public addEnv(name: string, value: EnvVariableValue): void {
+    if (this.validator.envName('env', name)) this.built.setEnv(envVar(name, value));
   }
 
   /** Add a volume to the component's pods and mount it into its container, also after construction. */
@@ -130,8 +156,11 @@ export abstract class StepFlowComponent extends Construct {
   protected build(spec: WorkloadSpec, env: k8s.EnvVar[], volumes: { volume: k8s.Volume; mountPath: string; readOnly?: boolean }[]): ComponentWorkload {
     const workload = this.workload = new ComponentWorkload(this, 'Workload', spec);
     for (const variable of env) workload.setEnv(variable);
-    for (const [name, value] of Object.entries(this.common.env)) workload.setEnv({ name, value });
+    for (const [name, value] of Object.entries(this.common.env)) workload.setEnv(envVar(name, value));
     for (const v of volumes) workload.addVolume(v.volume, { mountPath: v.mountPath, ...(v.readOnly ? { readOnly: true } : {}) });
+    for (const v of this.common.pod.volumes ?? []) {
+      workload.addVolume(v.volume, { mountPath: v.mountPath, ...(v.readOnly ? { readOnly: true } : {}), ...(v.subPath ? { subPath: v.subPath } : {}) });
+    }
     return workload;
   }
 

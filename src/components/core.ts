@@ -1,8 +1,9 @@
+import { ImagePullPolicy } from 'cdk8s-plus-30';
 import { ApiObject, Lazy, Yaml } from 'cdk8s';
 import { Construct } from 'constructs';
 import { createHash } from 'crypto';
 import * as k8s from '../../imports/k8s';
-import { CONFIG_FILE_PATH, CONTRACT } from '../contract';
+import { CONFIG_FILE_PATH, CONTRACT, builtinIdentity } from '../contract';
 import { StateStore, StateStoreKind } from '../config/state-store';
 import { LogFormat } from '../config/telemetry';
 import { StepFlowConfigDocument, StorageConfig, renderConfig } from '../config/stepflow-config';
@@ -12,7 +13,7 @@ import { LIMITS } from '../internal/validation';
 import { restrictedContainerSecurityContext } from '../internal/security';
 import { replicaRange } from '../internal/scaling';
 import { DEFAULT_PROBE_TIMINGS, HELPER_RESOURCES, gibibytes, scratchVolume } from '../internal/workload';
-import { ImagePullPolicy, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
+import { LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
 import { ICoreEndpoint, IComponentServer } from './common';
 import { StepFlowComponent, envVars } from './component';
 
@@ -103,7 +104,7 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
   private readonly servers: IComponentServer[] = [];
 
   constructor(scope: Construct, id: string, props: StepFlowCoreProps = {}) {
-    super(scope, id, 'core', props, DEFAULT_RESOURCES);
+    super(scope, id, builtinIdentity('core'), CORE.image, props, DEFAULT_RESOURCES);
     const v = this.validator;
     const common = this.common;
     const tmpSizeMiB = props.tmpSizeMiB ?? 64;
@@ -135,7 +136,7 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
     });
 
     const workload = this.build({
-      component: 'core',
+      identity: this.identity,
       common,
       version: CONTRACT.generations[common.generation].orchestrator,
       kind: 'StatefulSet',

@@ -1,7 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { CONTRACT } from '../contract';
+import { CONTRACT, builtinIdentity } from '../contract';
 import { componentLabels } from '../internal/metadata';
 import { replicaRange } from '../internal/scaling';
 import { LIMITS } from '../internal/validation';
@@ -69,6 +69,10 @@ const DEFAULT_RESOURCES = { cpuRequestMillis: 1000, cpuLimitMillis: 4000, memory
 /** Name of the model-cache volume and of its claim template. */
 export const MODEL_CACHE_VOLUME = 'model-cache';
 const PROBE_PERIOD_SECONDS = 10;
+/** `<domain>/<name>` of an extended resource (a device plugin's). */
+const EXTENDED_RESOURCE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const INFERENCE = CONTRACT.components.inference;
+
 const DEFAULTS = {
   shmSizeMiB: 1024,
   startupTimeoutSeconds: 600,
@@ -127,7 +131,12 @@ export class StepFlowInference extends StepFlowComponentServer {
 
   constructor(scope: Construct, id: string, props: StepFlowInferenceProps = {}) {
     const startupTimeoutSeconds = props.startupTimeoutSeconds ?? DEFAULTS.startupTimeoutSeconds;
-    super(scope, id, 'inference', props, DEFAULT_RESOURCES, {
+    super(scope, id, builtinIdentity('inference'), INFERENCE.image, {
+      routePrefix: INFERENCE.routePrefix,
+      queueName: INFERENCE.routePrefix,
+      command: StepFlowComponentServer.pythonModuleCommand(INFERENCE.module, INFERENCE.workerModule),
+      health: INFERENCE.health,
+    }, props, DEFAULT_RESOURCES, {
       startup: { periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: Math.ceil(startupTimeoutSeconds / PROBE_PERIOD_SECONDS), timeoutSeconds: 3 },
       liveness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
       readiness: { periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
@@ -143,14 +152,14 @@ export class StepFlowInference extends StepFlowComponentServer {
     const version = CONTRACT.generations[this.generation].sdk;
     if (r.modelCache.sharing === ModelCacheSharing.SHARED) {
       this.sharedModelCache = new k8s.KubePersistentVolumeClaim(this, 'ModelCache', {
-        metadata: { name: `${this.name}-${MODEL_CACHE_VOLUME}`, namespace: this.namespace, labels: componentLabels(this.common.placement, 'inference', version) },
+        metadata: { name: `${this.name}-${MODEL_CACHE_VOLUME}`, namespace: this.namespace, labels: { ...this.common.pod.labels, ...componentLabels(this.common.placement, this.component, INFERENCE.name, version) }, annotations: this.common.pod.annotations },
         spec: claimSpec,
       });
     }
 
-    const gpuResource = CONTRACT.gpu.resource;
+    const gpuResource = r.gpu?.resourceName ?? CONTRACT.gpu.resource;
     const workload = this.build({
-      component: 'inference',
+      identity: this.identity,
       common: this.common,
       version,
       kind: 'StatefulSet',
@@ -163,7 +172,8 @@ export class StepFlowInference extends StepFlowComponentServer {
       volumeClaimTemplates: this.sharedModelCache ? undefined : [{ name: MODEL_CACHE_VOLUME, spec: claimSpec }],
       runtimeClassName: r.gpu ? r.gpu.runtimeClassName ?? CONTRACT.gpu.runtimeClass : undefined,
       nodeSelector: r.gpu ? { ...(r.gpu.nodeSelector ?? { [CONTRACT.gpu.nodeSelectorKey]: CONTRACT.gpu.nodeSelectorValue }) } : undefined,
-      tolerations: r.gpu ? [{ key: gpuResource, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
+      // The GPU operator taints GPU nodes with nvidia.com/gpu, MIG or not.
+      tolerations: r.gpu ? [{ key: CONTRACT.gpu.resource, operator: 'Exists', effect: 'NoSchedule' }] : undefined,
       terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
     }, [...this.runtimeEnv, ...envVars({
       [CONTRACT.env.modelCacheDir]: CONTRACT.paths.models,
@@ -195,6 +205,9 @@ export class StepFlowInference extends StepFlowComponentServer {
       v.integer('gpu.count', r.gpu.count, 1, 16);
       v.objectName('gpu.runtimeClassName', r.gpu.runtimeClassName, 'a RuntimeClass');
       v.labels('gpu.nodeSelector', r.gpu.nodeSelector);
+      if (r.gpu.resourceName !== undefined && (typeof r.gpu.resourceName !== 'string' || !EXTENDED_RESOURCE.test(r.gpu.resourceName) || r.gpu.resourceName.split('/')[0].endsWith('kubernetes.io'))) {
+        v.fail('gpu.resourceName', r.gpu.resourceName, "expected an extended resource name <domain>/<name> outside kubernetes.io, e.g. 'nvidia.com/gpu' or 'nvidia.com/mig-1g.10gb'");
+      }
     }
     v.member('device', r.device, InferenceDevice, 'InferenceDevice');
     v.member('modelCache.accessMode', r.modelCache.accessMode, ModelCacheAccessMode, 'ModelCacheAccessMode');

@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { CONTRACT } from '../contract';
+import { CONTRACT, builtinIdentity } from '../contract';
 import { LIMITS } from '../internal/validation';
 import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
 import { StepFlowComponentServer, StepFlowComponentServerProps } from './component-server';
@@ -19,6 +19,7 @@ export interface StepFlowPythonSdkProps extends StepFlowComponentServerProps {
   readonly cacheSizeMiB?: number;
 }
 
+const SDK = CONTRACT.components['python-sdk'];
 const DEFAULT_RESOURCES = { cpuRequestMillis: 250, cpuLimitMillis: 1000, memoryRequestMiB: 256, memoryLimitMiB: 1024 };
 
 /**
@@ -32,14 +33,19 @@ export class StepFlowPythonSdk extends StepFlowComponentServer {
   public readonly deployment: ApiObject;
 
   constructor(scope: Construct, id: string, props: StepFlowPythonSdkProps = {}) {
-    super(scope, id, 'python-sdk', props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS, 30);
+    super(scope, id, builtinIdentity('python-sdk'), SDK.image, {
+      routePrefix: SDK.routePrefix,
+      queueName: SDK.routePrefix,
+      command: StepFlowComponentServer.pythonModuleCommand(SDK.module, SDK.workerModule),
+      health: SDK.health,
+    }, props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS, 30);
     const tmpSizeMiB = props.tmpSizeMiB ?? 256;
     const cacheSizeMiB = props.cacheSizeMiB ?? 512;
     this.validator.integer('tmpSizeMiB', tmpSizeMiB, 1, LIMITS.volumeMiB);
     this.validator.integer('cacheSizeMiB', cacheSizeMiB, 1, LIMITS.volumeMiB);
 
     this.deployment = this.build({
-      component: 'python-sdk',
+      identity: this.identity,
       common: this.common,
       version: CONTRACT.generations[this.generation].sdk,
       kind: 'Deployment',

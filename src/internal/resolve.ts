@@ -1,5 +1,8 @@
-import { CONTRACT, ComponentId, DEFAULT_GENERATION } from '../contract';
-import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, ImagePullPolicy, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
+import { ImagePullPolicy } from 'cdk8s-plus-30';
+import { CONTRACT, DEFAULT_GENERATION } from '../contract';
+import { IServiceAccount } from 'cdk8s-plus-30';
+import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, EnvVariableValue, LogLevel, PodSettings, StepFlowComponentProps, StepFlowGeneration } from '../types';
+import { validateEnv, validatePodSettings } from './pod-settings';
 import { Placement } from './metadata';
 import { validateResources, validateScaling } from './scaling';
 import { IMAGE_REFERENCE, IMAGE_REGISTRY, IMAGE_TAG, PropValidator } from './validation';
@@ -15,7 +18,11 @@ export interface ResolvedCommon {
   readonly disruptionBudget?: DisruptionBudgetOptions;
   readonly resources: ComputeResources;
   readonly logLevel: LogLevel;
-  readonly env: Record<string, string>;
+  readonly env: Record<string, EnvVariableValue>;
+  /** Pull secrets, placement, labels, annotations, envFrom and volumes, as given. */
+  readonly pod: PodSettings;
+  /** A team's own ServiceAccount; the component then creates none. */
+  readonly serviceAccount?: IServiceAccount;
 }
 
 /** The defaults of the placement props, shared by every construct that takes them. */
@@ -38,10 +45,13 @@ export function imageTagOf(image: string): string | undefined {
   return colon > lastSlash ? image.slice(colon + 1) : undefined;
 }
 
-/** Resolve the shared props of one component once, and validate them. */
-export function resolveCommon(v: PropValidator, component: ComponentId, props: StepFlowComponentProps, defaultResources: ComputeResources): ResolvedCommon {
+/**
+ * Resolve the shared props of one component once, and validate them. `imageRepository` is
+ * the built-in component's image, or undefined when `image` is required (a team's own worker).
+ */
+export function resolveCommon(v: PropValidator, imageRepository: string | undefined, props: StepFlowComponentProps, defaultResources: ComputeResources): ResolvedCommon {
   const placement = resolvePlacement(props);
-  const image = props.image ?? `${props.imageRegistry ?? CONTRACT.images.defaultRegistry}/${CONTRACT.components[component].image}:${props.imageTag ?? CONTRACT.images.defaultTag}`;
+  const image = props.image ?? `${props.imageRegistry ?? CONTRACT.images.defaultRegistry}/${imageRepository}:${props.imageTag ?? CONTRACT.images.defaultTag}`;
   const generationOk = v.member('generation', props.generation, StepFlowGeneration, 'StepFlowGeneration');
   const resolved: ResolvedCommon = {
     placement,
@@ -55,6 +65,19 @@ export function resolveCommon(v: PropValidator, component: ComponentId, props: S
     resources: { ...defaultResources, ...props.resources },
     logLevel: props.logLevel ?? LogLevel.INFO,
     env: { ...props.env },
+    pod: {
+      imagePullSecrets: props.imagePullSecrets,
+      nodeSelector: props.nodeSelector,
+      tolerations: props.tolerations,
+      affinity: props.affinity,
+      topologySpreadConstraints: props.topologySpreadConstraints,
+      priorityClassName: props.priorityClassName,
+      labels: props.labels,
+      annotations: props.annotations,
+      envFrom: props.envFrom,
+      volumes: props.volumes,
+    },
+    serviceAccount: props.serviceAccount,
   };
 
   v.namespace('namespace', placement.namespace);
@@ -66,14 +89,18 @@ export function resolveCommon(v: PropValidator, component: ComponentId, props: S
   if (props.imageTag !== undefined && (typeof props.imageTag !== 'string' || !IMAGE_TAG.test(props.imageTag))) {
     v.fail('imageTag', props.imageTag, "expected an image tag: a letter, digit or '_', then up to 127 letters, digits, '_', '.' or '-' (e.g. '0.13.0')");
   }
-  if (props.image !== undefined && (typeof props.image !== 'string' || !IMAGE_REFERENCE.test(props.image))) {
+  if (imageRepository === undefined && props.image === undefined) {
+    v.fail('image', undefined, "a team's own worker names its image: e.g. 'registry.example.com/team/tools:1.0.0'");
+  } else if (props.image !== undefined && (typeof props.image !== 'string' || !IMAGE_REFERENCE.test(props.image))) {
     v.fail('image', props.image, "expected an image reference [host[:port]/]path[:tag][@sha256:digest], e.g. 'registry.example.com/stepflow/stepflow-core:0.13.0'");
   }
   v.member('imagePullPolicy', props.imagePullPolicy, ImagePullPolicy, 'ImagePullPolicy');
   v.member('logLevel', props.logLevel, LogLevel, 'LogLevel');
   validateScaling(v, resolved.replicas, resolved.autoscaling, resolved.disruptionBudget);
   validateResources(v, resolved.resources);
-  for (const name of Object.keys(resolved.env)) v.envName('env', name);
+  validateEnv(v, 'env', resolved.env);
+  validatePodSettings(v, resolved.pod);
+  if (props.serviceAccount !== undefined) v.objectName('serviceAccount', (props.serviceAccount as { name?: string })?.name, 'a ServiceAccount (a cdk8s-plus IServiceAccount, e.g. ServiceAccount.fromServiceAccountName(...))');
   if (resolved.autoscaling && props.replicas !== undefined
     && (props.replicas < resolved.autoscaling.minReplicas || props.replicas > resolved.autoscaling.maxReplicas)) {
     v.fail('replicas', props.replicas, `is outside the autoscaler's range ${resolved.autoscaling.minReplicas}–${resolved.autoscaling.maxReplicas}`);

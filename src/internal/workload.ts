@@ -1,8 +1,9 @@
 import { ApiObject, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { CONTRACT, ComponentId } from '../contract';
+import { ComponentIdentity } from '../contract';
 import { componentLabels, resourceName, selectorLabels, stableLabels } from './metadata';
+import { envFromSources, nameOf } from './pod-settings';
 import { AutoscalingOptions, DisruptionBudgetOptions } from '../types';
 import { ResolvedCommon } from './resolve';
 import { HPA_DEFAULTS, replicaRange } from './scaling';
@@ -10,6 +11,9 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from
 
 /** Name of the container port every component exposes. */
 export const HTTP_PORT_NAME = 'http';
+
+/** The node label the kit's default spread uses. */
+const HOSTNAME_TOPOLOGY = 'kubernetes.io/hostname';
 
 /** Timing of the kubelet probes of one container. */
 export interface ProbeTiming {
@@ -43,10 +47,12 @@ export interface ProbeSet {
 
 /** Everything one component workload needs, resolved (no optional defaults left). */
 export interface WorkloadSpec {
-  readonly component: ComponentId;
+  /** Label, names, container, port and user of the component. */
+  readonly identity: ComponentIdentity;
   /** Placement, image, scaling and resources, resolved from the component's props. */
   readonly common: ResolvedCommon;
-  readonly version: string;
+  /** Value of the `app.kubernetes.io/version` label; none when undefined. */
+  readonly version: string | undefined;
   readonly kind: 'Deployment' | 'StatefulSet';
   /** Extended resources with requests = limits (e.g. `nvidia.com/gpu`). */
   readonly extendedResources?: Record<string, number>;
@@ -66,7 +72,9 @@ export interface WorkloadSpec {
   /** Init containers, read when the manifest is rendered. */
   readonly initContainers?: () => k8s.Container[] | undefined;
   readonly runtimeClassName?: string;
+  /** The component's own node selector (GPU nodes), merged with the pod settings'. */
   readonly nodeSelector?: Record<string, string>;
+  /** The component's own tolerations (the GPU taint), before the pod settings'. */
   readonly tolerations?: k8s.Toleration[];
   readonly terminationGracePeriodSeconds: number;
 }
@@ -130,7 +138,10 @@ export class ComponentWorkload extends Construct {
   public readonly name: string;
   public readonly selector: Record<string, string>;
   public readonly labels: Record<string, string>;
-  public readonly serviceAccount: k8s.KubeServiceAccount;
+  /** The component's own ServiceAccount; undefined when the props name one of the team's. */
+  public readonly serviceAccount?: k8s.KubeServiceAccount;
+  /** Name of the ServiceAccount the pods run as. */
+  public readonly serviceAccountName: string;
   public readonly workload: ApiObject;
   public readonly service?: k8s.KubeService;
   public readonly headlessService?: k8s.KubeService;
@@ -144,10 +155,18 @@ export class ComponentWorkload extends Construct {
   constructor(scope: Construct, id: string, private readonly spec: WorkloadSpec) {
     super(scope, id);
     const { placement } = spec.common;
-    this.name = resourceName(placement, CONTRACT.components[spec.component].name);
-    this.selector = selectorLabels(placement, spec.component);
-    this.labels = componentLabels(placement, spec.component, spec.version);
-    this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: this.metadata, automountServiceAccountToken: false });
+    const identity = spec.identity;
+    this.name = resourceName(placement, identity.name);
+    this.selector = selectorLabels(placement, identity.component);
+    // The team's labels first: the kit's own keys are reserved (and win).
+    this.labels = { ...spec.common.pod.labels, ...componentLabels(placement, identity.component, identity.name, spec.version) };
+    if (spec.common.serviceAccount) {
+      this.serviceAccountName = spec.common.serviceAccount.name;
+    } else {
+      this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: this.metadata, automountServiceAccountToken: false });
+      this.serviceAccountName = this.name;
+    }
+    this.node.addValidation({ validate: () => this.validateMounts() });
     if (spec.listens) this.service = this.clusterService();
     if (spec.kind === 'StatefulSet') this.headlessService = this.headless();
     this.workload = spec.kind === 'Deployment' ? this.deployment() : this.statefulSet(this.headlessService!);
@@ -155,12 +174,14 @@ export class ComponentWorkload extends Construct {
     if (spec.common.disruptionBudget) this.disruptionBudget = this.budget(spec.common.disruptionBudget);
   }
 
-  private get metadata(): k8s.ObjectMeta {
-    return { name: this.name, namespace: this.spec.common.placement.namespace, labels: this.labels };
+  /** Metadata of every object of the component: its labels and the team's annotations. */
+  public get metadata(): k8s.ObjectMeta {
+    const annotations = this.spec.common.pod.annotations;
+    return { name: this.name, namespace: this.spec.common.placement.namespace, labels: this.labels, ...(annotations ? { annotations: { ...annotations } } : {}) };
   }
 
   private httpPort(): k8s.ServicePort {
-    return { name: HTTP_PORT_NAME, port: CONTRACT.components[this.spec.component].port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' };
+    return { name: HTTP_PORT_NAME, port: this.spec.identity.port, targetPort: k8s.IntOrString.fromString(HTTP_PORT_NAME), protocol: 'TCP' };
   }
 
   private clusterService(): k8s.KubeService {
@@ -291,54 +312,80 @@ export class ComponentWorkload extends Construct {
     return LOG_EPHEMERAL_MIB + onDisk.reduce((a, b) => a + b, 0);
   }
 
-  /** Several replicas: prefer different nodes, so one node's loss leaves the others serving. */
+  /**
+   * Several replicas: prefer different nodes, so one node's loss leaves the others serving;
+   * then the team's constraints (one on the host name replaces ours), selecting the
+   * component's own pods unless they say otherwise.
+   */
   private spread(): k8s.TopologySpreadConstraint[] | undefined {
-    if (replicaRange(this.spec.common.replicas, this.spec.common.autoscaling).min < 2) return undefined;
-    return [{
-      maxSkew: 1,
-      topologyKey: 'kubernetes.io/hostname',
-      whenUnsatisfiable: 'ScheduleAnyway',
-      labelSelector: { matchLabels: this.selector },
-    }];
+    const own = (this.spec.common.pod.topologySpreadConstraints ?? []).map((c) => ({ ...c, labelSelector: c.labelSelector ?? { matchLabels: this.selector } }));
+    const kit: k8s.TopologySpreadConstraint[] = replicaRange(this.spec.common.replicas, this.spec.common.autoscaling).min < 2
+      || own.some((c) => c.topologyKey === HOSTNAME_TOPOLOGY) ? [] : [{
+        maxSkew: 1,
+        topologyKey: HOSTNAME_TOPOLOGY,
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: this.selector },
+      }];
+    const all = [...kit, ...own];
+    return all.length > 0 ? all : undefined;
+  }
+
+  /** Two volumes of one name, or two mounts at one path, would be rejected by the API server. */
+  private validateMounts(): string[] {
+    const errors: string[] = [];
+    const seen = (values: string[], what: string) => values
+      .filter((value, i) => values.indexOf(value) !== i)
+      .forEach((value) => errors.push(`prop 'volumes' is ${JSON.stringify(value)}: the pod already has a ${what} ${JSON.stringify(value)} (the component's own or another in volumes); choose another`));
+    seen(this.volumes.map((v) => v.name), 'volume named');
+    seen(this.volumeMounts.map((m) => m.mountPath), 'mount at');
+    return errors;
   }
 
   private podTemplate(): k8s.PodTemplateSpec {
     const spec = this.spec;
-    const contract = CONTRACT.components[spec.component];
+    const identity = spec.identity;
+    const pod = spec.common.pod;
     const r = spec.common.resources;
     const extended = Object.fromEntries(Object.entries(spec.extendedResources ?? {}).map(([k, n]) => [k, k8s.Quantity.fromNumber(n)]));
     const container: k8s.Container = {
-      name: contract.container,
+      name: identity.container,
       image: spec.common.image,
       imagePullPolicy: spec.common.imagePullPolicy,
       command: spec.command,
       // Left out when empty: with `command` set, Kubernetes then ignores the image's CMD too.
       args: spec.args.length > 0 ? spec.args : undefined,
+      envFrom: envFromSources(pod.envFrom),
       env: [...this.env.values()],
-      ports: spec.listens ? [{ name: HTTP_PORT_NAME, containerPort: contract.port, protocol: 'TCP' }] : undefined,
+      ports: spec.listens ? [{ name: HTTP_PORT_NAME, containerPort: identity.port, protocol: 'TCP' }] : undefined,
       resources: {
         requests: { 'cpu': cpu(r.cpuRequestMillis), 'memory': mebibytes(r.memoryRequestMiB), 'ephemeral-storage': mebibytes(r.ephemeralStorageRequestMiB ?? LOG_EPHEMERAL_MIB), ...extended },
         limits: { 'cpu': cpu(r.cpuLimitMillis), 'memory': mebibytes(r.memoryLimitMiB), 'ephemeral-storage': mebibytes(r.ephemeralStorageLimitMiB ?? this.ephemeralLimitMiB()), ...extended },
       },
-      securityContext: restrictedContainerSecurityContext(contract.uid, contract.gid),
+      securityContext: restrictedContainerSecurityContext(identity.uid, identity.gid),
       startupProbe: probe(spec.probes.startup),
       livenessProbe: spec.probes.liveness ? probe(spec.probes.liveness) : undefined,
       readinessProbe: probe(spec.probes.readiness),
       volumeMounts: [...this.volumeMounts],
       terminationMessagePolicy: 'FallbackToLogsOnError',
     };
+    const annotations = { ...pod.annotations, ...spec.podAnnotations?.() };
+    const nodeSelector = { ...pod.nodeSelector, ...spec.nodeSelector };
+    const tolerations = [...spec.tolerations ?? [], ...pod.tolerations ?? []];
     return {
-      metadata: { labels: this.labels, annotations: spec.podAnnotations?.() },
+      metadata: { labels: this.labels, annotations: Object.keys(annotations).length > 0 ? annotations : undefined },
       spec: {
-        serviceAccountName: this.name,
+        serviceAccountName: this.serviceAccountName,
         automountServiceAccountToken: false,
         enableServiceLinks: false,
-        securityContext: restrictedPodSecurityContext(contract.uid, contract.gid),
+        imagePullSecrets: pod.imagePullSecrets?.length ? pod.imagePullSecrets.map((s) => ({ name: nameOf(s) })) : undefined,
+        securityContext: restrictedPodSecurityContext(identity.uid, identity.gid),
         terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
         runtimeClassName: spec.runtimeClassName,
+        priorityClassName: pod.priorityClassName,
+        affinity: pod.affinity,
         topologySpreadConstraints: this.spread(),
-        nodeSelector: spec.nodeSelector,
-        tolerations: spec.tolerations,
+        nodeSelector: Object.keys(nodeSelector).length > 0 ? nodeSelector : undefined,
+        tolerations: tolerations.length > 0 ? tolerations : undefined,
         initContainers: spec.initContainers?.(),
         containers: [container],
         volumes: [...this.volumes],

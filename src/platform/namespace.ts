@@ -11,6 +11,11 @@ export interface StepFlowNamespaceProps {
   /** @default 'prod' */
   readonly environmentName?: string;
   /**
+   * Name prefix of the installation that creates the namespace (its `app.kubernetes.io/instance` label).
+   * @default ''
+   */
+  readonly namePrefix?: string;
+  /**
    * Kubernetes version whose Pod Security "restricted" rules are enforced; pinned so that
    * a cluster upgrade does not change what is admitted.
    * @default 'v1.30'
@@ -26,7 +31,7 @@ export class StepFlowNamespace extends Construct {
   constructor(scope: Construct, id: string, props: StepFlowNamespaceProps = {}) {
     super(scope, id);
     const v = new PropValidator(this);
-    const placement: Placement = { namespace: props.namespace ?? 'stepflow', namePrefix: '', environmentName: props.environmentName ?? 'prod' };
+    const placement: Placement = { namespace: props.namespace ?? 'stepflow', namePrefix: props.namePrefix ?? '', environmentName: props.environmentName ?? 'prod' };
     const version = props.podSecurityVersion ?? CONTRACT.podSecurityVersion;
     v.namespace('namespace', placement.namespace);
     if (!/^(latest|v1\.\d+)$/.test(version)) v.fail('podSecurityVersion', version, "expected 'v1.<minor>' (e.g. 'v1.30') or 'latest'");

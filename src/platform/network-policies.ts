@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT } from '../contract';
 import { IComponentServer } from '../components/common';
-import { Placement, installationLabels, resourceName } from '../internal/metadata';
+import { Placement, installationLabels, instanceSelector, resourceName } from '../internal/metadata';
 import { PropValidator } from '../internal/validation';
 import { StepFlowGeneration } from '../types';
 import { cidrFamily } from '../internal/cidr';
@@ -84,7 +84,7 @@ export class StepFlowNetworkPolicies extends Construct {
     this.outside = this.internetPeers(props.clusterNetworks ?? {});
 
     this.policy('DefaultDeny', resourceName(this.placement, 'stepflow-default-deny'), {}, ['Ingress', 'Egress'], {});
-    this.policy('AllowDns', resourceName(this.placement, 'stepflow-allow-dns'), { [CONTRACT.labels.app]: CONTRACT.app }, ['Egress'], {
+    this.policy('AllowDns', resourceName(this.placement, 'stepflow-allow-dns'), instanceSelector(this.placement), ['Egress'], {
       egress: () => [{
         to: [{ namespaceSelector: inNamespace(dnsNamespace), podSelector: { matchLabels: { ...props.dnsPodLabels ?? { 'k8s-app': 'kube-dns' } } } }],
         ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(DNS_PORT) }, tcp(DNS_PORT)],
