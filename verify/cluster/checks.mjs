@@ -13,7 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 
 const FIELD_MANAGER = 'stepflow-kit';
-const GPU_RESOURCE = 'nvidia.com/gpu';
+// Whole GPUs and MIG slices (nvidia.com/mig-<profile>) the NVIDIA device plugin advertises.
+const isGpuResource = (name) => name === 'nvidia.com/gpu' || name.startsWith('nvidia.com/mig-');
 const COMPONENT_LABELS = ['component', 'app.kubernetes.io/component'];
 const ENV_LABELS = ['environment', 'app.kubernetes.io/environment'];
 const PSA_ENFORCE = 'pod-security.kubernetes.io/enforce';
@@ -303,13 +304,13 @@ for (const w of workloads) {
   const ns = w.metadata.namespace;
   const pod = podFrom(w);
   const r = dryRunPod(pod);
-  const gpu = allContainers(spec).some((c) => c.resources?.limits?.[GPU_RESOURCE] || c.resources?.requests?.[GPU_RESOURCE]);
+  const gpu = allContainers(spec).flatMap((c) => Object.keys({ ...c.resources?.limits, ...c.resources?.requests })).find(isGpuResource);
 
   if (isDev(ns)) {
     if (rc) fail('dev pods have no runtimeClassName', ref(w), `runtimeClassName: ${rc}`);
     else pass('dev pods have no runtimeClassName', ref(w));
   } else if (gpu && !rc) {
-    fail('GPU pods name a RuntimeClass', ref(w), `requests ${GPU_RESOURCE} but has no runtimeClassName (the NVIDIA GPU operator's runtime is "nvidia")`);
+    fail('GPU pods name a RuntimeClass', ref(w), `requests ${gpu} but has no runtimeClassName (the NVIDIA GPU operator's runtime is "nvidia")`);
   }
 
   if (rc && !runtimeClassesBefore.has(rc)) {
@@ -773,23 +774,29 @@ for (const w of workloads) {
 }
 
 // 13. labels on everything ---------------------------------------------
-// app=stepflow, component=<core|python-sdk|inference>, environment=<dev|prod>
-// and some app.kubernetes.io/* label on every object the server returned from
-// the apply. component may only be absent on a Namespace and on a
-// NetworkPolicy that does not select exactly one workload (default deny, DNS).
-// environment must equal the namespace's; a pod template carries the
-// workload's app/component/environment.
-const COMPONENTS = ['core', 'python-sdk', 'inference'];
-const ENVIRONMENTS = ['dev', 'prod'];
+// app=stepflow, component=<its component: core, python-sdk, inference, a team's
+// worker>, environment=<the preset's name> and some app.kubernetes.io/* label on
+// every object of the kit the server returned from the apply. component may only
+// be absent on a Namespace and on a NetworkPolicy that does not select exactly one
+// workload (default deny, DNS). environment must equal the namespace's; a pod
+// template carries the workload's app/component/environment. Objects a team adds
+// beside the kit's (app.kubernetes.io/managed-by naming another manager) are not
+// the kit's to label.
+const MANAGED_BY = 'app.kubernetes.io/managed-by';
+const KIT_MANAGER = 'stepflow-kit';
+const LABEL_VALUE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const isForeign = (o) => labelsOf(o)[MANAGED_BY] !== undefined && labelsOf(o)[MANAGED_BY] !== KIT_MANAGER;
 for (const o of applied) {
   const l = labelsOf(o);
+  if (isForeign(o)) { note(`${ref(o)} is managed by ${l[MANAGED_BY]}, not by the kit: its labels are not checked`); continue; }
   const problems = [];
   if (l.app !== 'stepflow') problems.push(`app=${fmt(l.app)} (want "stepflow")`);
-  if (!ENVIRONMENTS.includes(l.environment)) problems.push(`environment=${fmt(l.environment)} (want one of ${ENVIRONMENTS.join(', ')})`);
+  if (!LABEL_VALUE.test(l.environment ?? '')) problems.push(`environment=${fmt(l.environment)} (want the environment's name)`);
   if (!Object.keys(l).some((k) => k.startsWith('app.kubernetes.io/'))) problems.push('no app.kubernetes.io/* label');
   const shared = o.kind === 'Namespace' || (o.kind === 'NetworkPolicy'
     && inNs(workloads, o.metadata.namespace).filter((w) => selectorMatches(o.spec.podSelector, podLabels(w))).length !== 1);
-  if (!shared && !COMPONENTS.includes(l.component)) problems.push(`component=${fmt(l.component)} (want one of ${COMPONENTS.join(', ')})`);
+  if (!shared && !LABEL_VALUE.test(l.component ?? '')) problems.push(`component=${fmt(l.component)} (want the component's name: core, python-sdk, inference or a worker's)`);
+  if (!shared && l['app.kubernetes.io/component'] !== undefined && l['app.kubernetes.io/component'] !== l.component) problems.push(`component=${fmt(l.component)} but app.kubernetes.io/component=${fmt(l['app.kubernetes.io/component'])}`);
   const nsEnv = o.metadata.namespace ? labelsOf(nsObj(o.metadata.namespace)).environment : undefined;
   if (nsEnv !== undefined && l.environment !== nsEnv) problems.push(`environment=${fmt(l.environment)}, but Namespace/${o.metadata.namespace} has environment=${fmt(nsEnv)}`);
   if (WORKLOAD_KINDS.includes(o.kind)) {
@@ -798,6 +805,96 @@ for (const o of applied) {
   }
   if (problems.length) fail('labels', ref(o), problems.join('\n'));
   else pass('labels', ref(o));
+}
+
+// 14. installations sharing a namespace stay apart ------------------------
+// Where the kit's pod templates in one namespace carry more than one
+// app.kubernetes.io/instance (two installations, different name prefixes), every
+// selector of the kit's objects there (Service selector, workload selector,
+// topology spread and pod (anti-)affinity label selectors, PDB selector,
+// NetworkPolicy podSelector and its same-namespace pod peers) selects pods of its
+// own installation only, and some of them; a team's own object (a NetworkPolicy
+// on a StepFlow component, an anti-affinity to it) selects the pods of at most one
+// installation. An empty selector ({}: every pod of the namespace, e.g. a default
+// deny) is reported, not failed. All read back from the server.
+const INSTANCE = 'app.kubernetes.io/instance';
+function selectorsOf(o) {
+  const out = [];
+  const add = (where, sel, asMap = false) => { if (sel) out.push({ where, sel: asMap ? { matchLabels: sel } : sel }); };
+  if (o.kind === 'Service') add('spec.selector', o.spec.selector, true);
+  if (o.kind === 'PodDisruptionBudget') add('spec.selector', o.spec.selector);
+  if (WORKLOAD_KINDS.includes(o.kind)) {
+    add('spec.selector', o.spec.selector);
+    const spec = podTemplate(o).spec;
+    (spec.topologySpreadConstraints ?? []).forEach((t, i) => add(`topologySpreadConstraints[${i}].labelSelector`, t.labelSelector));
+    for (const kind of ['podAffinity', 'podAntiAffinity']) {
+      for (const mode of ['requiredDuringSchedulingIgnoredDuringExecution', 'preferredDuringSchedulingIgnoredDuringExecution']) {
+        (spec.affinity?.[kind]?.[mode] ?? []).forEach((t, i) => {
+          const term = t.podAffinityTerm ?? t;
+          const local = !term.namespaceSelector && (!term.namespaces || term.namespaces.includes(o.metadata.namespace));
+          if (local) add(`affinity.${kind}.${mode}[${i}]`, term.labelSelector);
+        });
+      }
+    }
+  }
+  if (o.kind === 'NetworkPolicy') {
+    add('spec.podSelector', o.spec.podSelector);
+    for (const [dir, key] of [['ingress', 'from'], ['egress', 'to']]) {
+      (o.spec[dir] ?? []).forEach((r, i) => (r[key] ?? []).forEach((p, j) => {
+        const local = !p.namespaceSelector || selectorMatches(p.namespaceSelector, nsLabels(o.metadata.namespace));
+        if (p.podSelector && local) add(`${dir}[${i}].${key}[${j}].podSelector`, p.podSelector);
+      }));
+    }
+  }
+  return out;
+}
+const isEmptySelector = (sel) => Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0;
+// Which installation an object of the kit belongs to, told by its name rather than
+// by the labels under test: every installation has one core, `<prefix>stepflow-core`,
+// and every object of the installation is named `<prefix>...` (the longest prefix wins).
+const CORE_SUFFIX = 'stepflow-core';
+for (const ns of appliedNs) {
+  const kitWorkloads = inNs(workloads, ns).filter((w) => labelsOf(w)[MANAGED_BY] === KIT_MANAGER);
+  const cores = kitWorkloads.filter((w) => SINGLETON_COMPONENTS.includes(firstLabel(labelsOf(w), COMPONENT_LABELS)) && w.metadata.name.endsWith(CORE_SUFFIX));
+  if (cores.length < 2) continue;
+  const prefixes = cores.map((w) => w.metadata.name.slice(0, -CORE_SUFFIX.length)).sort((x, y) => y.length - x.length);
+  const installationOf = (o) => prefixes.find((p) => o.metadata.name.startsWith(p));
+  const label = (p) => `${p}stepflow`;
+  note(`Namespace/${ns} holds ${cores.length} installations: ${prefixes.map(label).join(', ')}`);
+  // Each installation's pods carry a value of their own.
+  const problems = [];
+  for (const p of prefixes) {
+    const own = kitWorkloads.filter((w) => installationOf(w) === p);
+    const values = [...new Set(own.map((w) => podLabels(w)[INSTANCE]))];
+    if (values.length !== 1 || values[0] === undefined) problems.push(`${label(p)}: its pod templates carry ${INSTANCE} ${fmt(values)}`);
+    const clash = kitWorkloads.filter((w) => installationOf(w) !== p && values.includes(podLabels(w)[INSTANCE]));
+    if (clash.length) problems.push(`${label(p)}: ${names(clash)} of another installation carry the same ${INSTANCE}=${fmt(podLabels(clash[0])[INSTANCE])}`);
+  }
+  if (problems.length) fail('isolation: each installation names its pods', `Namespace/${ns}`, problems.join('\n'));
+  else pass('isolation: each installation names its pods', `Namespace/${ns}`, prefixes.map((p) => `${label(p)}: ${INSTANCE}=${podLabels(kitWorkloads.find((w) => installationOf(w) === p))[INSTANCE]}`).join(', '));
+  const objects = [...inNs(services, ns), ...inNs(workloads, ns), ...inNs(byKind('PodDisruptionBudget'), ns), ...inNs(byKind('NetworkPolicy'), ns)];
+  for (const o of objects) {
+    const kitObject = labelsOf(o)[MANAGED_BY] === KIT_MANAGER;
+    const own = kitObject ? installationOf(o) : undefined;
+    if (kitObject && own === undefined) { fail('isolation: selects only its own installation', ref(o), `its name starts with none of the installations' prefixes (${prefixes.map(fmt).join(', ')})`); continue; }
+    for (const { where, sel } of selectorsOf(o)) {
+      const obj = `${ref(o)} ${where}`;
+      if (isEmptySelector(sel)) { note(`${obj} is empty: every pod of ${ns}, of every installation`); continue; }
+      const hit = kitWorkloads.filter((w) => selectorMatches(sel, podLabels(w)));
+      const hitInstallations = [...new Set(hit.map(installationOf))];
+      const byInstallation = hitInstallations.map((p) => `${label(p)}: ${names(hit.filter((w) => installationOf(w) === p))}`).join('; ');
+      if (kitObject) {
+        const foreign = hit.filter((w) => installationOf(w) !== own);
+        const mustHit = !where.startsWith('affinity.') && !(o.kind === 'NetworkPolicy' && where !== 'spec.podSelector');
+        if (foreign.length) fail('isolation: selects only its own installation', obj, `of ${label(own)}; selector ${fmt(sel)} also selects the pods of ${names(foreign)} (${byInstallation})`);
+        else if (hit.length === 0 && mustHit) fail('isolation: selects only its own installation', obj, `of ${label(own)}; selector ${fmt(sel)} selects no pod of it`);
+        else pass('isolation: selects only its own installation', obj, hit.length ? byInstallation : `of ${label(own)}: none of the kit's pods`);
+      } else if (hit.length) {
+        if (hitInstallations.length > 1) fail('isolation: a team\'s selector picks one installation', obj, `selector ${fmt(sel)} selects pods of ${hitInstallations.length} installations (${byInstallation})`);
+        else pass('isolation: a team\'s selector picks one installation', obj, byInstallation);
+      }
+    }
+  }
 }
 
 console.log(`--- ${opts.serverVersion} ${opts.scenario}: ${passed} passed, ${failed} failed`);

@@ -27,11 +27,15 @@ source "$HERE/versions.env"
 
 usage() {
   cat <<EOF
-Usage: verify/static/run.sh [--dist DIR]
+Usage: verify/static/run.sh [--dist DIR | --manifests DIR]
 
-  --dist DIR   directory holding the synthesized manifests (default: <repo>/dist);
-               dev.yaml and prod.yaml are required, every *.yaml/*.yml is checked
-  -h, --help   show this help
+  --dist DIR       directory holding the kit's synthesized manifests (default: <repo>/dist);
+                   dev.yaml and prod.yaml are required, every *.yaml/*.yml is checked,
+                   and so are the generated prop combinations
+  --manifests DIR  any other directory of manifests (e.g. a consumer's output): every
+                   *.yaml/*.yml is checked, none is required by name; the generated prop
+                   combinations (a property of the library, not of DIR) are skipped
+  -h, --help       show this help
 
 Environment: STEPFLOW_KIT_CACHE (tool cache, default \$HOME/.cache/stepflow-kit)
 Versions:    kubernetes-validate $KUBERNETES_VALIDATE_VERSION (k8s ${K8S_VERSIONS// /, }), checkov $CHECKOV_VERSION
@@ -39,18 +43,31 @@ EOF
 }
 
 DIST=$REPO/dist
+KIT_DIST=1 # 0: --manifests (no required files, no generated combinations)
+SOURCE_OPT=""
+set_source() { # set_source OPTION DIR
+  if [ -n "$SOURCE_OPT" ]; then
+    echo "run.sh: $1 and $SOURCE_OPT exclude each other" >&2
+    usage >&2
+    exit 2
+  fi
+  if [ -z "$2" ]; then
+    echo "run.sh: $1 needs a directory" >&2
+    usage >&2
+    exit 2
+  fi
+  SOURCE_OPT=$1
+  DIST=$2
+  if [ "$1" = --manifests ]; then KIT_DIST=0; fi
+}
 while [ $# -gt 0 ]; do
   case $1 in
-    --dist)
-      if [ $# -lt 2 ] || [ -z "$2" ]; then
-        echo "run.sh: --dist needs a directory" >&2
-        usage >&2
-        exit 2
-      fi
-      DIST=$2
+    --dist | --manifests)
+      set_source "$1" "${2:-}"
       shift 2
       ;;
-    --dist=?*) DIST=${1#--dist=}; shift ;;
+    --dist=?*) set_source --dist "${1#--dist=}"; shift ;;
+    --manifests=?*) set_source --manifests "${1#--manifests=}"; shift ;;
     -h | --help) usage; exit 0 ;;
     *)
       echo "run.sh: unknown argument: $1" >&2
@@ -172,13 +189,15 @@ fi
 shopt -s nullglob
 FILES=("$DIST"/*.yaml "$DIST"/*.yml)
 shopt -u nullglob
-for want in dev.yaml prod.yaml; do
-  if [ -f "$DIST/$want" ]; then
-    pass "manifests: $DIST/$want exists"
-  else
-    fail "manifests: $DIST/$want is missing (run the synth first)"
-  fi
-done
+if [ "$KIT_DIST" = 1 ]; then
+  for want in dev.yaml prod.yaml; do
+    if [ -f "$DIST/$want" ]; then
+      pass "manifests: $DIST/$want exists"
+    else
+      fail "manifests: $DIST/$want is missing (run the synth first)"
+    fi
+  done
+fi
 
 if [ "${#FILES[@]}" -eq 0 ]; then
   fail "manifests: no *.yaml in $DIST - nothing to check"
@@ -202,22 +221,29 @@ T_SCHEMA=$(since "$T1")
 # synthesizes must pass the same strict schemas (what it rejects, npm test covers).
 T1=$(now)
 PROPERTY_RUNS=${STEPFLOW_PROPERTY_SAMPLES:-40}
-echo "== schema: strict, $PROPERTY_RUNS generated prop combinations (verify/static/property-samples.js)"
-if [ ! -f "$REPO/lib/src/index.js" ]; then (cd "$REPO" && npx --no-install tsc -p .); fi
-if node "$HERE/property-samples.js" "$TMP/property" "$PROPERTY_RUNS" >"$TMP/property.log" 2>&1; then
-  cat "$TMP/property.log"
-  shopt -s nullglob
-  SAMPLES=("$TMP/property"/*.yaml)
-  shopt -u nullglob
-  if [ "${#SAMPLES[@]}" -eq 0 ]; then
-    fail "property samples: no generated combination synthesized"
+property_samples() {
+  echo "== schema: strict, $PROPERTY_RUNS generated prop combinations (verify/static/property-samples.js)"
+  if [ ! -f "$REPO/lib/src/index.js" ]; then (cd "$REPO" && npx --no-install tsc -p .); fi
+  if node "$HERE/property-samples.js" "$TMP/property" "$PROPERTY_RUNS" >"$TMP/property.log" 2>&1; then
+    cat "$TMP/property.log"
+    shopt -s nullglob
+    SAMPLES=("$TMP/property"/*.yaml)
+    shopt -u nullglob
+    if [ "${#SAMPLES[@]}" -eq 0 ]; then
+      fail "property samples: no generated combination synthesized"
+    else
+      run_helper "property schema" "${OFFLINE[@]}" "$KV/bin/python" "$HERE/static_checks.py" schema \
+        --versions "$VERSIONS" "${SAMPLES[@]}"
+    fi
   else
-    run_helper "property schema" "${OFFLINE[@]}" "$KV/bin/python" "$HERE/static_checks.py" schema \
-      --versions "$VERSIONS" "${SAMPLES[@]}"
+    cat "$TMP/property.log"
+    fail "property samples: the generator failed (a TypeError or a message not in the kit's format)"
   fi
+}
+if [ "$KIT_DIST" = 1 ]; then
+  property_samples
 else
-  cat "$TMP/property.log"
-  fail "property samples: the generator failed (a TypeError or a message not in the kit's format)"
+  echo "== schema: the generated prop combinations are skipped (--manifests; the --dist run checks them)"
 fi
 T_PROPERTY=$(since "$T1")
 
