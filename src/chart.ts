@@ -233,12 +233,15 @@ export class StepFlowChart extends Chart {
    */
   public addWorker(props: WorkerOverrides): StepFlowWorker {
     const name = props?.name;
-    if (this.ownWorkers.some((w) => w.component === name)) {
-      this.validator.fail('workers', name, 'two workers have this name; each needs its own');
-    }
-    const worker = new StepFlowWorker(this, `Worker-${name}${this.ownWorkers.length > 0 && this.node.tryFindChild(`Worker-${name}`) ? `-${this.ownWorkers.length}` : ''}`,
-      this.componentProps(props) as StepFlowWorkerProps);
+    const twice = this.ownWorkers.some((w) => w.component === name);
+    const id = twice ? `Worker-${name}-${this.ownWorkers.length}` : `Worker-${name}`;
+    const worker = new StepFlowWorker(this, id, this.componentProps(props) as StepFlowWorkerProps);
     this.ownWorkers.push(worker);
+    if (twice) {
+      // Reported, and left out of the config and the policies (its objects would collide anyway).
+      this.validator.fail('workers', name, 'two workers have this name; each needs its own');
+      return worker;
+    }
     this.addComponentServer(worker);
     this.allowTraffic(worker, props);
     this.settle();

@@ -130,7 +130,8 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
       metadata: {
         name: resourceName(common.placement, CONTRACT.configMap.name),
         namespace: this.namespace,
-        labels: { ...installationLabels(common.placement), [CONTRACT.labels.component]: 'core' },
+        labels: { ...common.pod.labels, ...installationLabels(common.placement), [CONTRACT.labels.component]: 'core' },
+        ...(common.pod.annotations ? { annotations: { ...common.pod.annotations } } : {}),
       },
       data: Lazy.any({ produce: () => ({ [CONTRACT.configMap.key]: this.configText }) }),
     });
@@ -260,7 +261,8 @@ export class StepFlowCore extends StepFlowComponent implements ICoreEndpoint {
     const errors: string[] = [];
     const seen = new Map<string, string>();
     for (const s of this.servers) {
-      for (const key of [`route prefix '/${s.registration.routePrefix}'`, `plugin name '${s.registration.pluginName}'`]) {
+      const queue = s.registration.plugin.type === 'grpc' ? [`queue '${s.registration.plugin.queueName}'`] : [];
+      for (const key of [`route prefix '/${s.registration.routePrefix}'`, `plugin name '${s.registration.pluginName}'`, `pod selector ${JSON.stringify(Object.fromEntries(Object.entries(s.selector).sort()))}`, ...queue]) {
         const owner = seen.get(key);
         if (owner) errors.push(`prop 'componentServers' is ${JSON.stringify(s.component)}: ${key} is already served by ${owner}`);
         seen.set(key, s.component);

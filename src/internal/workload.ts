@@ -137,7 +137,10 @@ function probe(action: ProbeAction & ProbeTiming): k8s.Probe {
 export class ComponentWorkload extends Construct {
   public readonly name: string;
   public readonly selector: Record<string, string>;
+  /** The team's labels and the kit's. */
   public readonly labels: Record<string, string>;
+  /** The kit's own labels only, for immutable fields (claim templates). */
+  private readonly kitLabels: Record<string, string>;
   /** The component's own ServiceAccount; undefined when the props name one of the team's. */
   public readonly serviceAccount?: k8s.KubeServiceAccount;
   /** Name of the ServiceAccount the pods run as. */
@@ -159,7 +162,8 @@ export class ComponentWorkload extends Construct {
     this.name = resourceName(placement, identity.name);
     this.selector = selectorLabels(placement, identity.component);
     // The team's labels first: the kit's own keys are reserved (and win).
-    this.labels = { ...spec.common.pod.labels, ...componentLabels(placement, identity.component, identity.name, spec.version) };
+    this.kitLabels = componentLabels(placement, identity.component, identity.name, spec.version);
+    this.labels = { ...spec.common.pod.labels, ...this.kitLabels };
     if (spec.common.serviceAccount) {
       this.serviceAccountName = spec.common.serviceAccount.name;
     } else {
@@ -241,7 +245,7 @@ export class ComponentWorkload extends Construct {
         updateStrategy: { type: 'RollingUpdate' },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         // Claim templates are immutable: only labels that never change between releases (no version).
-        volumeClaimTemplates: this.spec.volumeClaimTemplates?.map((t) => ({ metadata: { name: t.name, labels: stableLabels(this.labels) }, spec: t.spec })),
+        volumeClaimTemplates: this.spec.volumeClaimTemplates?.map((t) => ({ metadata: { name: t.name, labels: stableLabels(this.kitLabels) }, spec: t.spec })),
         template: Lazy.any({ produce: () => this.podTemplate() }),
       },
     });
