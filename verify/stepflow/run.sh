@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-usage: verify/stepflow/run.sh [--dist DIR] [--generation 0.11|0.13|both] [--runs N] [--keep] [-h|--help]
+usage: verify/stepflow/run.sh [--dist DIR] [--generation 0.11|0.13|both] [--runs N] [--team-only] [--keep] [-h|--help]
 
   --dist DIR          directory holding one <environment>.yaml per environment
                       (default: dist/ for the default generation, src/contract.json
@@ -17,6 +17,8 @@ usage: verify/stepflow/run.sh [--dist DIR] [--generation 0.11|0.13|both] [--runs
                       0.13 = stepflow-orchestrator 0.13.0 + stepflow-py 0.13.0
                       both = the default generation on dist/, the other one synthesized
   --runs N            workflow rounds in the several-replicas test (default 20)
+  --team-only         only a team's own worker: the installations of team-chart.mjs
+                      (synthesized per generation; run with every generation anyway)
   --keep              keep the process logs (their directory is printed)
   -h, --help          show this help
 
@@ -38,6 +40,7 @@ dist=""
 generation="$default_gen"
 runs=20
 keep=()
+team_only=()
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --dist)
@@ -51,6 +54,7 @@ while [ "$#" -gt 0 ]; do
             if [ "$#" -lt 2 ] || ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then echo "run.sh: --runs needs a positive number" >&2; usage >&2; exit 2; fi
             runs=$2; shift ;;
         --keep) keep=(--keep) ;;
+        --team-only) team_only=(--only-team) ;;
         -h | --help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -158,6 +162,14 @@ synth_gen() { # generation, outdir
     echo "run.sh: synthesized gen-$1 manifests into $2: $(cd "$2" && echo ./*.yaml)"
 }
 
+synth_team() { # generation, outdir: a team's installations (team-chart.mjs, from lib/src)
+    if [ ! -f "$repo/lib/src/index.js" ]; then
+        (cd "$repo" && npx --no-install tsc -p .)
+    fi
+    node "$here/team-chart.mjs" --generation "$1" --outdir "$2" >/dev/null
+    echo "run.sh: synthesized the team's gen-$1 installations into $2: $(cd "$2" && echo ./*.yaml)"
+}
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -170,6 +182,7 @@ run_generation() { # generation, dist
     make_venv "$venv" $(reqs_for "$gen")
     prepare_inference
     local t0=$SECONDS rc=0
+    synth_team "$gen" "$tmp/team-$gen"
     echo "run.sh: generation $gen on $d"
     # One private network namespace (loopback only) for every process of the run: the
     # servers bind 0.0.0.0 as the manifests tell them, which here reaches nothing but lo.
@@ -177,6 +190,7 @@ run_generation() { # generation, dist
         "$tools/bin/python" -B "$here/verify.py" --dist "$d" --generation "$gen" --core-venv "$venv" \
         --inference-venv "$inference_venv" --inference-sdk013 "$inference_sdk013" \
         --model-dir "$model_dir" --runs "$runs" \
+        --team-dist "$tmp/team-$gen" --team-dir "$here/team_worker" ${team_only[@]+"${team_only[@]}"} \
         --summary-file "$tmp/summary-$gen" --workdir "$cache/stepflow-verify-runs" ${keep[@]+"${keep[@]}"} || rc=$?
     local p=0 f=1
     if [ -f "$tmp/summary-$gen" ]; then read -r p f <"$tmp/summary-$gen"; fi
@@ -214,7 +228,9 @@ case "$generation" in
         run_generation "$generation" "$dist" ;;
 esac
 # Telemetry props with the real processes (the 0.13 core and worker against an OTLP receiver of the tier's).
-case "$generation" in 0.13 | both) run_telemetry ;; esac
+if [ "${#team_only[@]}" -eq 0 ]; then
+    case "$generation" in 0.13 | both) run_telemetry ;; esac
+fi
 
 echo "run.sh: total $((SECONDS - t_start)) s"
 echo "$total_pass passed, $total_fail failed"

@@ -34,13 +34,19 @@ def module_of(c: dict[str, Any]) -> str:
     return cmd[2] if len(cmd) >= 3 and cmd[1] == "-m" else ""
 
 
+def serves_stock_server(c: dict[str, Any]) -> bool:
+    """The worker loop serves the stock server unless STEPFLOW_KIT_SERVER names another."""
+    envs = {e["name"]: e.get("value") for e in c.get("env") or []}
+    return str(envs.get("STEPFLOW_KIT_SERVER") or "").strip() in ("", "stepflow_py.worker.main:server")
+
+
 def role(wl: dict[str, Any]) -> str:
     c = pod_spec(wl)["containers"][0]
     if is_core(c):
         return "core"
-    if module_of(c).startswith("stepflow_py") or module_of(c) == "stepflow_kit_worker":
+    if module_of(c).startswith("stepflow_py") or (module_of(c) == "stepflow_kit_worker" and serves_stock_server(c)):
         return "python-sdk"
-    return c["name"]
+    return c["name"]  # inference, a team's own worker
 
 
 class Scenario:
@@ -469,13 +475,19 @@ def run_all(args: argparse.Namespace, results: Results) -> None:
     try:
         if r.inference_venv is None:
             info("inference: NOT INCLUDED -- no inference venv was given; inference pods cannot be started")
-        if not getattr(args, "only_resilience", False):
+        only_team = getattr(args, "only_team", False)
+        if not getattr(args, "only_resilience", False) and not only_team:
             for f in files:
                 run_env(r, f)
         # State, recovery, worker loss, backup/restore: once per generation, on the first
         # environment file (dev.yaml); see resilience.py.
-        from resilience import run_resilience  # noqa: PLC0415
-        run_resilience(r, files[0])
+        if not only_team:
+            from resilience import run_resilience  # noqa: PLC0415
+            run_resilience(r, files[0])
+        # A team's own worker beside (or instead of) the built-in ones; see team.py.
+        if getattr(args, "team_dist", ""):
+            from team import run_team  # noqa: PLC0415
+            run_team(r, Path(args.team_dist))
         report_ephemeral(r)
     finally:
         r.cleanup()

@@ -44,6 +44,7 @@ import yaml
 
 CORE_BINARY = "/usr/local/bin/stepflow-server"
 KIT_WORKER = "stepflow_kit_worker"  # the python-sdk image's worker loop (containers/python-sdk)
+KIT_SERVER_ENV = "STEPFLOW_KIT_SERVER"  # module:attribute of the StepflowServer the loop serves
 
 # --------------------------------------------------------------------------- results
 
@@ -392,6 +393,9 @@ class Runner:
         self.kit_dir = Path(os.environ.get("STEPFLOW_VERIFY_KIT_DIR") or
                             Path(__file__).resolve().parents[2] / "containers" / "python-sdk")
         self.model_dir = Path(args.model_dir) if args.model_dir else None
+        # The team's own component modules (verify/stepflow/team_worker), standing in for what
+        # a team's image installs beside stepflow-py.
+        self.team_dir = Path(args.team_dir).resolve() if getattr(args, "team_dir", "") else None
         # Not under /tmp: the containers get their own /tmp (emptyDir), which would hide it.
         base = Path(args.workdir) if args.workdir else Path.home() / ".cache" / "stepflow-kit" / "stepflow-verify-runs"
         base.mkdir(parents=True, exist_ok=True)
@@ -637,6 +641,22 @@ class Runner:
 
     # ---- starting pods -----------------------------------------------------------------
 
+    def team_module(self, c: dict[str, Any]) -> str | None:
+        """The team module a container runs, when it is one of --team-dir: `python3 -m <module>`
+        or the worker loop with STEPFLOW_KIT_SERVER=<module>:<attribute>, the module's top
+        package being a file or directory in the team directory. None otherwise."""
+        if self.team_dir is None:
+            return None
+        cmd = c.get("command") or []
+        module = cmd[2] if len(cmd) >= 3 and cmd[1] == "-m" else ""
+        if module == KIT_WORKER:
+            envs = {e["name"]: e.get("value") for e in c.get("env") or []}
+            module = str(envs.get(KIT_SERVER_ENV) or "").partition(":")[0]
+        top = module.partition(".")[0]
+        if top and ((self.team_dir / f"{top}.py").is_file() or (self.team_dir / top / "__init__.py").is_file()):
+            return module
+        return None
+
     def python_for(self, c: dict[str, Any]) -> tuple[str | None, list[Path], bool]:
         """The venv standing in for this container's image: (python path as seen inside
         the mount namespace, venvs to mount, can drop to the manifest's uid)."""
@@ -644,6 +664,10 @@ class Runner:
         if is_core(c):
             return None, [], True
         module = cmd[2] if len(cmd) >= 3 and cmd[1] == "-m" else ""
+        if self.team_module(c) is not None:
+            # a team's image = stepflow-py (+ the python-sdk image's worker loop) + the team's module
+            extra = [self.kit_dir] if module == KIT_WORKER else []
+            return "/srv/stepflow-verify/0/bin/python3", [self.core_venv, *extra, self.team_dir], True
         if module.startswith("stepflow_py"):
             return "/srv/stepflow-verify/0/bin/python3", [self.core_venv], True
         if module == KIT_WORKER:
@@ -667,11 +691,17 @@ class Runner:
                     raise SystemExit(f"{what}: no stand-in image")
                 image_path = os.path.dirname(python) if python else os.path.dirname(str(self.core_bin))
                 envd = self.resolve_env(env, wl, c, rep.pod_name, services, image_path)
-                if self.kit_dir in venvs:
-                    kit = f"/srv/stepflow-verify/{venvs.index(self.kit_dir)}"
-                    self.rewrite(f"{what} env PYTHONPATH (image stand-in: {self.kit_dir} = the image's "
-                                 f"{KIT_WORKER} module)", envd.get("PYTHONPATH", ""), kit)
-                    envd["PYTHONPATH"] = kit
+                if self.kit_dir in venvs or (self.team_dir is not None and self.team_dir in venvs):
+                    paths, parts = [], []
+                    if self.kit_dir in venvs:
+                        paths.append(f"/srv/stepflow-verify/{venvs.index(self.kit_dir)}")
+                        parts.append(f"{self.kit_dir} = the image's {KIT_WORKER} module")
+                    if self.team_dir is not None and self.team_dir in venvs:
+                        paths.append(f"/srv/stepflow-verify/{venvs.index(self.team_dir)}")
+                        parts.append(f"{self.team_dir} = the team image's {self.team_module(c)} module")
+                    self.rewrite(f"{what} env PYTHONPATH (image stand-in: {'; '.join(parts)})",
+                                 envd.get("PYTHONPATH", ""), ":".join(paths))
+                    envd["PYTHONPATH"] = ":".join(paths)
                 argv = self.map_argv(list(c.get("command") or []) + list(c.get("args") or []), envd, what,
                                      python, services, port_rewrites)
                 if not argv:
@@ -985,6 +1015,10 @@ def main() -> int:
     ap.add_argument("--init-timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--only-resilience", action="store_true", help="skip the per-environment checks (development)")
+    ap.add_argument("--team-dist", default="", help="directory with a team's installations (verify/stepflow/team-chart.mjs): "
+                    "run team.py's checks on each *.yaml there")
+    ap.add_argument("--team-dir", default="", help="directory holding the team's component modules (the team image's own)")
+    ap.add_argument("--only-team", action="store_true", help="only the team's installations (--team-dist)")
     ap.add_argument("--summary-file", default="")
     ap.add_argument("--workdir", default="", help="parent of the run directory (logs, volumes); not under /tmp")
     args = ap.parse_args()
