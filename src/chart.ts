@@ -193,7 +193,7 @@ export class StepFlowChart extends Chart {
     if (props.core?.telemetry?.serviceName === undefined) coreProps.telemetry = { ...coreProps.telemetry, serviceName: undefined };
 
     if (props.createNamespace ?? true) {
-      this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, namePrefix: placement.namePrefix, environmentName: env.name });
+      this.namespaceConstruct = new StepFlowNamespace(this, 'Namespace', { namespace: placement.namespace, environmentName: env.name });
     }
     if (blocks.pythonSdk) this.pythonSdk = new StepFlowPythonSdk(this, 'PythonSdk', this.componentProps(blocks.pythonSdk));
     if (blocks.inference) this.inference = new StepFlowInference(this, 'Inference', this.componentProps(blocks.inference));
