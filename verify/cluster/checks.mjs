@@ -131,7 +131,12 @@ function containerPortMatches(w, port, protocol = 'TCP') {
 
 // The workloads a policy-like object is meant for: same `component` label as
 // the object's own, else the workload its name names (exact or "<name>-suffix").
-function intendedWorkloads(obj, workloads) {
+// Of the same installation (app.kubernetes.io/instance) when the object names one:
+// two installations in one namespace each have a component "core".
+const INSTANCE = 'app.kubernetes.io/instance';
+function intendedWorkloads(obj, allWorkloads) {
+  const inst = labelsOf(obj)[INSTANCE];
+  const workloads = inst === undefined ? allWorkloads : allWorkloads.filter((w) => (podLabels(w)[INSTANCE] ?? labelsOf(w)[INSTANCE]) === inst);
   const comp = firstLabel(labelsOf(obj), COMPONENT_LABELS);
   if (comp !== undefined) {
     return workloads.filter((w) => firstLabel(podLabels(w), COMPONENT_LABELS) === comp
@@ -817,7 +822,6 @@ for (const o of applied) {
 // on a StepFlow component, an anti-affinity to it) selects the pods of at most one
 // installation. An empty selector ({}: every pod of the namespace, e.g. a default
 // deny) is reported, not failed. All read back from the server.
-const INSTANCE = 'app.kubernetes.io/instance';
 function selectorsOf(o) {
   const out = [];
   const add = (where, sel, asMap = false) => { if (sel) out.push({ where, sel: asMap ? { matchLabels: sel } : sel }); };

@@ -27,7 +27,7 @@ source "$HERE/versions.env"
 
 usage() {
   cat <<EOF
-Usage: verify/static/run.sh [--dist DIR | --manifests DIR]
+Usage: verify/static/run.sh [--dist DIR | --manifests DIR] [--checkov-config FILE]
 
   --dist DIR       directory holding the kit's synthesized manifests (default: <repo>/dist);
                    dev.yaml and prod.yaml are required, every *.yaml/*.yml is checked,
@@ -35,6 +35,9 @@ Usage: verify/static/run.sh [--dist DIR | --manifests DIR]
   --manifests DIR  any other directory of manifests (e.g. a consumer's output): every
                    *.yaml/*.yml is checked, none is required by name; the generated prop
                    combinations (a property of the library, not of DIR) are skipped
+  --checkov-config FILE
+                   the checkov skip list (default: <repo>/.checkov.yaml); every skip needs
+                   a same-line reason and must still be needed in DIR
   -h, --help       show this help
 
 Environment: STEPFLOW_KIT_CACHE (tool cache, default \$HOME/.cache/stepflow-kit)
@@ -43,6 +46,7 @@ EOF
 }
 
 DIST=$REPO/dist
+SKIP_FILE=$REPO/.checkov.yaml
 KIT_DIST=1 # 0: --manifests (no required files, no generated combinations)
 SOURCE_OPT=""
 set_source() { # set_source OPTION DIR
@@ -68,6 +72,15 @@ while [ $# -gt 0 ]; do
       ;;
     --dist=?*) set_source --dist "${1#--dist=}"; shift ;;
     --manifests=?*) set_source --manifests "${1#--manifests=}"; shift ;;
+    --checkov-config)
+      if [ $# -lt 2 ] || [ ! -f "$2" ]; then
+        echo "run.sh: --checkov-config needs an existing file" >&2
+        usage >&2
+        exit 2
+      fi
+      SKIP_FILE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+      shift 2
+      ;;
     -h | --help) usage; exit 0 ;;
     *)
       echo "run.sh: unknown argument: $1" >&2
@@ -85,7 +98,6 @@ fi
 DIST=$(cd "$DIST" && pwd) # absolute: checkov runs from another directory
 
 CACHE=${STEPFLOW_KIT_CACHE:-$HOME/.cache/stepflow-kit}
-SKIP_FILE=$REPO/.checkov.yaml
 CONTRACT=$REPO/src/contract.json
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/stepflow-static.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT

@@ -1,0 +1,37 @@
+// What the platform team's app (main.ts) puts in, and what assert.ts expects out.
+export const FACTS = {
+  namespace: 'ml-platform',
+  environment: 'platform',
+  pool: { key: 'node.example.com/pool', value: 'ml', taint: 'node.example.com/dedicated' },
+  mig: { resource: 'nvidia.com/mig-1g.10gb', nodeLabel: 'nvidia.com/mig.config', nodeValue: 'all-1g.10gb' },
+  secretEnv: { name: 'HF_TOKEN', secret: 'team-a-huggingface', key: 'token' },
+  envFrom: { configMap: 'team-a-models', prefix: 'MODEL_' },
+  secretVolume: { name: 'team-ca', secret: 'team-a-ca-bundle', mountPath: '/etc/team/ca' },
+  ownLabels: { 'app.kubernetes.io/name': 'flow-runner', 'app.kubernetes.io/managed-by': 'platform-team' },
+  runner: { name: 'team-a-flow-runner', dnsPolicy: 'team-a-flow-runner-dns' },
+  monitoringPolicy: 'team-a-core-from-monitoring',
+  priorityClasses: {
+    standard: { name: 'ml-standard', value: 100000, description: 'ML serving: StepFlow cores and workers' },
+    batch: { name: 'ml-batch', value: 1000, description: 'ML batch work: evaluation workers' },
+  },
+  a: {
+    prefix: 'team-a-',
+    instance: 'team-a-stepflow',
+    pullSecret: 'team-a-registry',
+    priorityClass: 'ml-standard' as const,
+    labels: { team: 'team-a', 'cost-center': 'cc-4711' },
+    annotations: { 'team.example.com/contact': 'ml-a@example.com' },
+    worker: { name: 'team-tools', image: 'registry.example.com/team-a/tools:1.4.0', routePrefix: 'tools' },
+    lateWorker: { name: 'team-eval', image: 'registry.example.com/team-a/eval:0.9.2', routePrefix: 'eval', queueName: 'evaluation' },
+  },
+  b: {
+    prefix: 'team-b-',
+    instance: 'team-b-stepflow',
+    pullSecret: 'team-b-registry',
+    serviceAccount: 'team-b-retrieval-identity',
+    envFromSecret: 'team-b-vector-db',
+    labels: { team: 'team-b', 'cost-center': 'cc-0815' },
+    annotations: { 'team.example.com/contact': 'ml-b@example.com' },
+    worker: { name: 'retrieval', image: 'registry.example.com/team-b/retrieval:3.0.1', routePrefix: 'retrieval' },
+  },
+} as const;
