@@ -1,9 +1,9 @@
 // Public API of the StepFlow deployment kit. Only re-exports: what is not listed here
-// (src/internal/*, the contract helpers) is not part of the API.
+// (src/internal/*, the contract helpers other than builtinIdentity) is not part of the API.
 export * from './types';
 export * from './environments';
 export { IComponentServer, ICoreEndpoint } from './components/common';
-export { ComponentId, ComponentIdentity, HealthPaths } from './contract';
+export { ComponentId, ComponentIdentity, HealthPaths, builtinIdentity } from './contract';
 export { StepFlowComponent, VolumeMountOptions } from './components/component';
 export { StepFlowComponentServer, StepFlowComponentServerProps, PythonComponent, ServerDefinition, WorkerProbe, WorkerProbes } from './components/component-server';
 export * from './components/worker';
