@@ -217,7 +217,7 @@ export class StepFlowChart extends Chart {
     if (props.workers !== undefined && !Array.isArray(props.workers)) v.fail('workers', props.workers, 'expected a list of worker props ({ name, image, routePrefix, command, ... })');
     for (const worker of Array.isArray(props.workers) ? props.workers : []) this.addWorker(worker);
 
-    this.node.addValidation({ validate: () => duplicateObjects(this) });
+    this.node.addValidation({ validate: () => duplicateObjects(this, placement.namePrefix) });
     this.settle();
   }
 
@@ -313,7 +313,7 @@ function annotate(scope: IConstruct, annotations: Record<string, string>): void 
  * Two objects of one kind, namespace and name in one App: the second would overwrite the
  * first when applied. Reported by the chart that holds the later one.
  */
-function duplicateObjects(chart: Chart): string[] {
+function duplicateObjects(chart: Chart, namePrefix: string): string[] {
   const seen = new Map<string, ApiObject>();
   const errors: string[] = [];
   for (const o of chart.node.root.node.findAll()) {
@@ -324,8 +324,10 @@ function duplicateObjects(chart: Chart): string[] {
     if (!first) {
       seen.set(key, o);
     } else if (Chart.of(o) === chart) {
-      errors.push(`object ${key} is emitted twice, by ${first.node.path} and ${o.node.path}: two installations in one namespace need different namePrefix values, `
-        + 'and all but one of them createNamespace: false; a worker needs a name of its own');
+      // The prop to change: the Namespace's creation, a name within this chart, or the installation's prefix.
+      const [prop, value] = o.kind === 'Namespace' ? ['createNamespace', true] : Chart.of(first) === chart ? ['name', o.name] : ['namePrefix', namePrefix];
+      errors.push(`prop '${prop}' is ${JSON.stringify(value)}: ${key} is emitted twice, by ${first.node.path} and ${o.node.path}; `
+        + 'two installations in one namespace need different namePrefix values and createNamespace: false on all but one, and a worker needs a name of its own');
     }
   }
   return errors;

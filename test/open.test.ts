@@ -152,9 +152,9 @@ describe('installations stay apart', () => {
 
   test('the same namespace twice with one Namespace each, or one prefix twice, is rejected at synth', () => {
     const bothNamespaces = twoInOneNamespace({ namePrefix: 'staging-' });
-    expect(() => bothNamespaces.app.synth()).toThrow(/\[b\] object Namespace.core stepflow-dev is emitted twice, by a\/Namespace\/Resource and b\/Namespace\/Resource: .*createNamespace: false/);
+    expect(() => bothNamespaces.app.synth()).toThrow(/\[b\] prop 'createNamespace' is true: Namespace.core stepflow-dev is emitted twice, by a\/Namespace\/Resource and b\/Namespace\/Resource; .*createNamespace: false/);
     const samePrefix = twoInOneNamespace({ createNamespace: false });
-    expect(() => samePrefix.app.synth()).toThrow(/\[b\] object StatefulSet.apps stepflow-dev\/dev-stepflow-core is emitted twice/);
+    expect(() => samePrefix.app.synth()).toThrow(/\[b\] prop 'namePrefix' is "dev-": StatefulSet.apps stepflow-dev\/dev-stepflow-core is emitted twice/);
   });
 });
 

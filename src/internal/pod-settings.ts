@@ -4,6 +4,19 @@ import { EnvFromSource, EnvVariableValue, ExtraVolume, PodSettings } from '../ty
 import { RESERVED_LABEL_KEYS } from './metadata';
 import { DNS1123_LABEL, ENV_VAR_NAME, PropValidator } from './validation';
 
+/**
+ * A deep copy of the plain records and lists in a value (class instances such as a
+ * Quantity or an EnvValue are kept): a caller's record may have no prototype
+ * (`Object.create(null)`), which the renderer cannot walk.
+ */
+export function plain<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => plain(v)) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== null && proto !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)])) as T;
+}
+
 /** A reference's name: a cdk8s-plus resource or a plain name. */
 export function nameOf(ref: { readonly name: string } | string): string {
   return typeof ref === 'string' ? ref : ref.name;

@@ -40,12 +40,31 @@ function chartProps(fc, lib) {
     egress: maybe(fc.array(fc.record({ peers: fc.array(peer, { minLength: 1, maxLength: 2 }) }), { maxLength: 2 })),
   }, { requiredKeys: [] });
   const env = fc.dictionary(mostly(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,10}$/), anyString), fc.string({ maxLength: 8 }), { maxKeys: 2 });
+  const labelMap = fc.dictionary(mostly(fc.constantFrom('team', 'example.com/cost', 'pool'), fc.constantFrom('component', 'a b', 'app.kubernetes.io/name')), mostly(dnsLabel, fc.constantFrom('', 'x'.repeat(70), 'a b')), { maxKeys: 2 });
+  const toleration = mostly(fc.oneof(
+    fc.record({ key: fc.constantFrom('dedicated', 'example.com/pool'), operator: fc.constant('Equal'), value: dnsLabel, effect: maybe(fc.constantFrom('NoSchedule', 'PreferNoSchedule')) }, { requiredKeys: ['key', 'operator', 'value'] }),
+    fc.record({ key: fc.constant('spot'), operator: fc.constant('Exists'), effect: fc.constant('NoExecute'), tolerationSeconds: maybe(fc.integer({ min: 0, max: 600 })) }, { requiredKeys: ['key', 'operator', 'effect'] }),
+  ), fc.constantFrom({ key: 'a', operator: 'Exists', value: 'v' }, { key: 'a', operator: 'Equal', effect: 'NoRun' }, { operator: 'Equal' }));
+  const podSettings = {
+    imagePullSecrets: maybe(fc.array(mostly(fc.constantFrom('regcred', 'team-pull'), fc.constantFrom('Reg_Cred', '')), { maxLength: 2 })),
+    nodeSelector: maybe(labelMap.map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'component' && !k.startsWith('app.kubernetes.io'))))),
+    tolerations: maybe(fc.array(toleration, { maxLength: 2 })),
+    priorityClassName: maybe(mostly(fc.constant('stepflow-high'), fc.constant('High Priority'))),
+    labels: maybe(labelMap),
+    annotations: maybe(fc.dictionary(mostly(fc.constantFrom('example.com/owner', 'note'), fc.constant('a b')), fc.string({ maxLength: 12 }), { maxKeys: 2 })),
+    envFrom: maybe(fc.array(mostly(fc.oneof(fc.record({ secret: fc.constant('team-env'), prefix: maybe(fc.constant('TEAM_')) }, { requiredKeys: ['secret'] }), fc.record({ configMap: fc.constant('team-settings') })), fc.constantFrom({}, { secret: 'a', configMap: 'b' }, { secret: 'a', prefix: '1X' })), { maxLength: 2 })),
+    volumes: maybe(fc.array(mostly(
+      fc.record({ volume: fc.constant({ name: 'team-ca', secret: { secretName: 'team-ca' } }), mountPath: fc.constant('/etc/team/ca'), readOnly: maybe(fc.constant(true)) }, { requiredKeys: ['volume', 'mountPath'] }),
+      fc.constantFrom({ volume: { name: 'tmp', emptyDir: {} }, mountPath: '/x' }, { volume: { name: 'x', emptyDir: {} }, mountPath: 'relative' }),
+    ), { maxLength: 1 })),
+  };
   const common = {
     replicas: fc.constant(undefined),
     resources: maybe(resources),
     env: maybe(env),
     telemetry: maybe(telemetry),
     networkAccess: maybe(networkAccess),
+    ...podSettings,
   };
   const worker = {
     ...common,
@@ -57,6 +76,14 @@ function chartProps(fc, lib) {
     terminationGracePeriodSeconds: maybe(mostly(fc.integer({ min: 30, max: 120 }), fc.integer({ min: 1, max: 29 }))),
     image: maybe(mostly(fc.constantFrom('registry.example.com/team/worker:1.2.3', 'r.example.com/w@sha256:' + 'a'.repeat(64)), fc.constantFrom('registry.example.com/team/worker:', 'Registry/Worker'))),
   };
+  const ownWorker = fc.record({
+    ...worker,
+    name: mostly(fc.constantFrom('team-tools', 'ml-a'), fc.constantFrom('Team', 'inference', '')),
+    image: mostly(fc.constantFrom('registry.example.com/team/tools:1.0.0'), fc.constantFrom('', 'Bad/Image', undefined)),
+    routePrefix: mostly(fc.constantFrom('team', 'ml_a'), fc.constantFrom('/team', 'python', '')),
+    command: mostly(fc.constant(['python3', '-m', 'stepflow_kit_worker']), fc.constantFrom([], [''])),
+    probes: maybe(mostly(fc.constant({ liveness: false }), fc.constant({ readiness: { httpPath: '/ready' } }))),
+  }, { requiredKeys: ['name', 'image', 'routePrefix', 'command'] });
   const auth = mostly(fc.constantFrom(
     lib.IngressAuthentication.external({ url: 'https://auth.example.com/oauth2/auth' }),
     lib.IngressAuthentication.basic({ secretName: 'users' }),
@@ -75,7 +102,9 @@ function chartProps(fc, lib) {
     telemetry: maybe(telemetry),
     clusterNetworks: maybe(fc.record({ podCidrs: maybe(fc.array(mostly(fc.constantFrom('10.42.0.0/16', 'fd00::/8'), fc.constant('10.42.0.0')), { maxLength: 2 })) }, { requiredKeys: [] })),
     core: maybe(fc.record({ ...common, replicas: maybe(mostly(fc.constant(1), int)), stateStore: maybe(mostly(fc.constantFrom(lib.StateStore.sqlite(), lib.StateStore.sqlite({ sizeGiB: 3 })), fc.constantFrom(lib.StateStore.inMemory(), lib.StateStore.sqlite({ databasePath: '/tmp/x.db' })))) }, { requiredKeys: [] })),
-    pythonSdk: maybe(fc.record({ ...worker, tmpSizeMiB: maybe(mostly(smallPositive, int)) }, { requiredKeys: [] })),
+    ...podSettings,
+    workers: maybe(fc.array(ownWorker, { maxLength: 2 })),
+    pythonSdk: maybe(fc.oneof({ arbitrary: fc.record({ ...worker, tmpSizeMiB: maybe(mostly(smallPositive, int)) }, { requiredKeys: [] }), weight: 5 }, { arbitrary: fc.constant(false), weight: 1 })),
     inference: maybe(fc.record({
       ...worker,
       gpu: maybe(mostly(fc.oneof(fc.constant(false), fc.record({ count: maybe(fc.integer({ min: 1, max: 4 })) }, { requiredKeys: [] })), fc.record({ count: fc.constantFrom(0, 20) }))),
