@@ -7,7 +7,7 @@ import { StepFlowCore, StepFlowCoreProps } from './components/core';
 import { StepFlowInference, StepFlowInferenceProps } from './components/inference';
 import { StepFlowPythonSdk, StepFlowPythonSdkProps } from './components/python-sdk';
 import { StepFlowWorker, StepFlowWorkerProps } from './components/worker';
-import { mergePodSettings, validateEnv, validatePodSettings } from './internal/pod-settings';
+import { mergePodSettings, podSettingsOf, validateEnv, validatePodSettings } from './internal/pod-settings';
 import { StepFlowEnvironment } from './environments';
 import { PropValidator } from './internal/validation';
 import { StepFlowIngress } from './platform/ingress';
@@ -172,7 +172,7 @@ export class StepFlowChart extends Chart {
     };
     const blocks = componentBlocks(env, props, generation);
     validateChoices(v, env, props, shared, blocks.inference);
-    const chartPod = chartPodSettings(props);
+    const chartPod = podSettingsOf(props);
     validatePodSettings(v, chartPod);
     validateEnv(v, 'env', { ...props.env });
 
@@ -283,21 +283,6 @@ export class StepFlowChart extends Chart {
 /** What `allowTraffic` needs of a component server. */
 type StepFlowComponentServerLike = StepFlowPythonSdk | StepFlowInference | StepFlowWorker;
 
-/** The pod settings of the chart's own props. */
-function chartPodSettings(props: StepFlowChartProps): PodSettings {
-  return {
-    imagePullSecrets: props.imagePullSecrets,
-    nodeSelector: props.nodeSelector,
-    tolerations: props.tolerations,
-    affinity: props.affinity,
-    topologySpreadConstraints: props.topologySpreadConstraints,
-    priorityClassName: props.priorityClassName,
-    labels: props.labels,
-    annotations: props.annotations,
-    envFrom: props.envFrom,
-    volumes: props.volumes,
-  };
-}
 
 /** Add the annotations every object of the scope lacks (an object's own win). */
 function annotate(scope: IConstruct, annotations: Record<string, string>): void {

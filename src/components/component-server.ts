@@ -1,3 +1,4 @@
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { CONTRACT, ComponentIdentity, HealthPaths } from '../contract';
@@ -6,7 +7,7 @@ import { LogFormat } from '../config/telemetry';
 import { serviceHost } from '../internal/metadata';
 import { replicaRange } from '../internal/scaling';
 import { LIMITS } from '../internal/validation';
-import { ProbeAction, ProbeSet, ProbeTiming, ProbeTimings } from '../internal/workload';
+import { ProbeAction, ProbeSet, ProbeTiming, ProbeTimings, scratchVolume } from '../internal/workload';
 import { ComputeResources, LogLevel, StepFlowComponentProps, StepFlowGeneration } from '../types';
 import { IComponentServer, ICoreEndpoint } from './common';
 import { StepFlowComponent, envVars } from './component';
@@ -187,6 +188,32 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
    */
   protected static pythonModuleCommand(module: string, workerModule?: string): (generation: StepFlowGeneration) => string[] {
     return (generation) => ['python3', '-m', generation === StepFlowGeneration.GRPC_PULL && workerModule ? workerModule : module];
+  }
+
+  /**
+   * The Deployment of a Python server with a writable `/tmp` (also `HOME`) and cache, sized
+   * by the props (defaults 256 and 512 MiB), as python-sdk and a team's workers run.
+   */
+  protected buildScratchDeployment(version: string | undefined, sizes: { readonly tmpSizeMiB?: number; readonly cacheSizeMiB?: number }): ApiObject {
+    const tmpSizeMiB = sizes.tmpSizeMiB ?? 256;
+    const cacheSizeMiB = sizes.cacheSizeMiB ?? 512;
+    this.validator.integer('tmpSizeMiB', tmpSizeMiB, 1, LIMITS.volumeMiB);
+    this.validator.integer('cacheSizeMiB', cacheSizeMiB, 1, LIMITS.volumeMiB);
+    return this.build({
+      identity: this.identity,
+      common: this.common,
+      version,
+      kind: 'Deployment',
+      command: this.command,
+      args: this.runtime.args,
+      listens: this.runtime.listens,
+      sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
+      probes: this.runtime.probes,
+      terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
+    }, this.runtimeEnv, [
+      { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
+      { volume: scratchVolume('cache', cacheSizeMiB), mountPath: CONTRACT.paths.cache },
+    ]).workload;
   }
 
   /** The env the generation sets, as variables in order. */

@@ -1,8 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { CONTRACT, builtinIdentity } from '../contract';
-import { LIMITS } from '../internal/validation';
-import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
+import { DEFAULT_PROBE_TIMINGS } from '../internal/workload';
 import { StepFlowComponentServer, StepFlowComponentServerProps } from './component-server';
 
 /** Props of {@link StepFlowPythonSdk}. */
@@ -39,25 +38,6 @@ export class StepFlowPythonSdk extends StepFlowComponentServer {
       command: StepFlowComponentServer.pythonModuleCommand(SDK.module, SDK.workerModule),
       health: SDK.health,
     }, props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS, 30);
-    const tmpSizeMiB = props.tmpSizeMiB ?? 256;
-    const cacheSizeMiB = props.cacheSizeMiB ?? 512;
-    this.validator.integer('tmpSizeMiB', tmpSizeMiB, 1, LIMITS.volumeMiB);
-    this.validator.integer('cacheSizeMiB', cacheSizeMiB, 1, LIMITS.volumeMiB);
-
-    this.deployment = this.build({
-      identity: this.identity,
-      common: this.common,
-      version: CONTRACT.generations[this.generation].sdk,
-      kind: 'Deployment',
-      command: this.command,
-      args: this.runtime.args,
-      listens: this.runtime.listens,
-      sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
-      probes: this.runtime.probes,
-      terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
-    }, this.runtimeEnv, [
-      { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
-      { volume: scratchVolume('cache', cacheSizeMiB), mountPath: CONTRACT.paths.cache },
-    ]).workload;
+    this.deployment = this.buildScratchDeployment(CONTRACT.generations[this.generation].sdk, props);
   }
 }

@@ -2,8 +2,7 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { CONTRACT } from '../contract';
 import { imageTagOf } from '../internal/resolve';
-import { LIMITS } from '../internal/validation';
-import { DEFAULT_PROBE_TIMINGS, scratchVolume } from '../internal/workload';
+import { DEFAULT_PROBE_TIMINGS } from '../internal/workload';
 import { StepFlowComponentServer, StepFlowComponentServerProps, WorkerProbes } from './component-server';
 
 /** Props of {@link StepFlowWorker}: a team's own StepFlow component server. */
@@ -107,29 +106,12 @@ export class StepFlowWorker extends StepFlowComponentServer {
       probes: props?.probes,
     }, props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS, 30);
     this.routePrefix = props.routePrefix;
-    const tmpSizeMiB = props.tmpSizeMiB ?? 256;
-    const cacheSizeMiB = props.cacheSizeMiB ?? 512;
     const version = props.version ?? workerVersion(this.common.image);
-    this.validateOwn(props, tmpSizeMiB, cacheSizeMiB, version);
-
-    this.deployment = this.build({
-      identity: this.identity,
-      common: this.common,
-      version,
-      kind: 'Deployment',
-      command: this.command,
-      args: this.runtime.args,
-      listens: this.runtime.listens,
-      sessionAffinitySeconds: this.runtime.sessionAffinitySeconds,
-      probes: this.runtime.probes,
-      terminationGracePeriodSeconds: this.terminationGracePeriodSeconds,
-    }, this.runtimeEnv, [
-      { volume: scratchVolume('tmp', tmpSizeMiB), mountPath: CONTRACT.paths.tmp },
-      { volume: scratchVolume('cache', cacheSizeMiB), mountPath: CONTRACT.paths.cache },
-    ]).workload;
+    this.validateOwn(props, version);
+    this.deployment = this.buildScratchDeployment(version, props);
   }
 
-  private validateOwn(props: StepFlowWorkerProps, tmpSizeMiB: number, cacheSizeMiB: number, version: string | undefined): void {
+  private validateOwn(props: StepFlowWorkerProps, version: string | undefined): void {
     const v = this.validator;
     const fullName = `${this.common.placement.namePrefix}${props.name}`;
     if (typeof props.name !== 'string' || !DNS1035_LABEL.test(props.name) || fullName.length > 63) {
@@ -158,8 +140,6 @@ export class StepFlowWorker extends StepFlowComponentServer {
     if (version !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(version)) {
       v.fail('version', version, "expected a label value: up to 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit");
     }
-    v.integer('tmpSizeMiB', tmpSizeMiB, 1, LIMITS.volumeMiB);
-    v.integer('cacheSizeMiB', cacheSizeMiB, 1, LIMITS.volumeMiB);
   }
 }
 

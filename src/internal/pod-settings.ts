@@ -22,6 +22,15 @@ export function nameOf(ref: { readonly name: string } | string): string {
   return typeof ref === 'string' ? ref : ref.name;
 }
 
+/** Every field of PodSettings, in one list: what a chart passes down and a component resolves. */
+const POD_SETTING_KEYS = ['imagePullSecrets', 'nodeSelector', 'tolerations', 'affinity', 'topologySpreadConstraints', 'priorityClassName',
+  'labels', 'annotations', 'envFrom', 'volumes'] as const satisfies readonly (keyof PodSettings)[];
+
+/** The pod settings among some props (a chart's, a component's), deep-copied (see {@link plain}). */
+export function podSettingsOf(props: PodSettings): PodSettings {
+  return plain(Object.fromEntries(POD_SETTING_KEYS.filter((k) => props[k] !== undefined).map((k) => [k, props[k]])));
+}
+
 /**
  * Chart-wide settings under a component's own: maps merge key by key, lists are joined (a
  * volume or pull secret of the same name is the component's), the rest is replaced.

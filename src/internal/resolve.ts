@@ -2,7 +2,7 @@ import { ImagePullPolicy } from 'cdk8s-plus-30';
 import { CONTRACT, DEFAULT_GENERATION } from '../contract';
 import { IServiceAccount } from 'cdk8s-plus-30';
 import { AutoscalingOptions, ComputeResources, DisruptionBudgetOptions, EnvVariableValue, LogLevel, PodSettings, StepFlowComponentProps, StepFlowGeneration } from '../types';
-import { plain, validateEnv, validatePodSettings } from './pod-settings';
+import { plain, podSettingsOf, validateEnv, validatePodSettings } from './pod-settings';
 import { Placement } from './metadata';
 import { validateResources, validateScaling } from './scaling';
 import { IMAGE_REFERENCE, IMAGE_REGISTRY, IMAGE_TAG, PropValidator } from './validation';
@@ -65,18 +65,7 @@ export function resolveCommon(v: PropValidator, imageRepository: string | undefi
     resources: { ...defaultResources, ...props.resources },
     logLevel: props.logLevel ?? LogLevel.INFO,
     env: plain({ ...props.env }),
-    pod: plain({
-      imagePullSecrets: props.imagePullSecrets,
-      nodeSelector: props.nodeSelector,
-      tolerations: props.tolerations,
-      affinity: props.affinity,
-      topologySpreadConstraints: props.topologySpreadConstraints,
-      priorityClassName: props.priorityClassName,
-      labels: props.labels,
-      annotations: props.annotations,
-      envFrom: props.envFrom,
-      volumes: props.volumes,
-    }),
+    pod: podSettingsOf(props),
     serviceAccount: props.serviceAccount,
   };
 
