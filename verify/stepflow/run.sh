@@ -17,8 +17,8 @@ usage: verify/stepflow/run.sh [--dist DIR] [--generation 0.11|0.13|both] [--runs
                       0.13 = stepflow-orchestrator 0.13.0 + stepflow-py 0.13.0
                       both = the default generation on dist/, the other one synthesized
   --runs N            workflow rounds in the several-replicas test (default 20)
-  --team-only         only a team's own worker: the installations of team-chart.mjs
-                      (synthesized per generation; run with every generation anyway)
+  --team-only         only the installations with a team's own worker (team-chart.mjs,
+                      synthesized per generation; a normal run includes them) and no telemetry
   --keep              keep the process logs (their directory is printed)
   -h, --help          show this help
 
