@@ -96,15 +96,18 @@ check('no Secret, no data of one, no literal value for a secret-looking variable
 const tools = workloadOf(A, FACTS.a.worker.name);
 const evalW = workloadOf(A, FACTS.a.lateWorker.name);
 const retrieval = workloadOf(B, FACTS.b.worker.name);
+const toolsB = workloadOf(B, FACTS.a.worker.name);
 check('the team workers are Deployments named <prefix><name>', [
   ...(tools?.kind === 'Deployment' && tools.metadata.name === `${FACTS.a.prefix}${FACTS.a.worker.name}` ? [] : [`workers: prop: ${tools ? ref(tools) : 'missing'}`]),
   ...(evalW?.kind === 'Deployment' && evalW.metadata.name === `${FACTS.a.prefix}${FACTS.a.lateWorker.name}` ? [] : [`addWorker: ${evalW ? ref(evalW) : 'missing'}`]),
   ...(retrieval?.kind === 'Deployment' && retrieval.metadata.name === `${FACTS.b.prefix}${FACTS.b.worker.name}` ? [] : [`team-b addWorker: ${retrieval ? ref(retrieval) : 'missing'}`]),
+  ...(toolsB?.kind === 'Deployment' && toolsB.metadata.name === `${FACTS.b.prefix}${FACTS.a.worker.name}` ? [] : [`team-b's worker named like team-a's: ${toolsB ? ref(toolsB) : 'missing'}`]),
 ]);
 for (const [w, image, queue, inst] of [
   [tools, FACTS.a.worker.image, FACTS.a.worker.routePrefix, FACTS.a],
   [evalW, FACTS.a.lateWorker.image, FACTS.a.lateWorker.queueName, FACTS.a],
   [retrieval, FACTS.b.worker.image, FACTS.b.worker.routePrefix, FACTS.b],
+  [toolsB, FACTS.a.worker.image, FACTS.a.worker.routePrefix, FACTS.b],
 ] as const) {
   if (!w) continue;
   const c = mainContainer(w);
@@ -128,7 +131,7 @@ check('team-b has neither python-sdk nor inference', B.filter((o) => ['python-sd
 const configOf = (list: Obj[]) => list.find((o) => o.kind === 'ConfigMap' && o.metadata.labels.component === 'core');
 for (const [list, inst, workers, absent] of [
   [A, FACTS.a, [FACTS.a.worker, FACTS.a.lateWorker], [FACTS.b.worker.routePrefix]],
-  [B, FACTS.b, [FACTS.b.worker], [FACTS.a.worker.routePrefix, 'python', 'inference']],
+  [B, FACTS.b, [FACTS.b.worker, FACTS.a.worker], [FACTS.a.lateWorker.routePrefix, 'python', 'inference']],
 ] as const) {
   const cm = configOf(list);
   const configText = String(Object.values(cm?.data ?? {}).find((v) => /plugins:/.test(String(v))) ?? '{}');
@@ -199,6 +202,7 @@ for (const [list, inst] of [[A, FACTS.a], [B, FACTS.b]] as const) {
   const problems: string[] = [];
   if (inf?.spec.template.metadata.labels['gpu-profile'] !== '1g.10gb' || inf?.metadata.labels['gpu-profile'] !== '1g.10gb') problems.push(`inference: component label gpu-profile missing: ${fmt(inf?.metadata.labels)}`);
   if (A.filter((o) => o.metadata.labels.component !== 'inference').some((o) => o.metadata.labels['gpu-profile'])) problems.push('gpu-profile on objects of other components');
+  if (B.some((o) => o.metadata.labels['worker-kind'] || o.metadata.annotations?.['team.example.com/owner'])) problems.push('team-a\'s worker label or annotation on team-b\'s objects');
   if (tools?.metadata.annotations?.['team.example.com/owner'] !== 'tools-squad' || tools?.spec.template.metadata.annotations?.['team.example.com/owner'] !== 'tools-squad') problems.push(`team-tools: own annotation missing: ${fmt(tools?.metadata.annotations)}`);
   if (tools?.metadata.labels['worker-kind'] !== 'tools') problems.push('team-tools: own label worker-kind missing');
   check('per-component labels and annotations beside the chart-wide ones, on their component only', problems);

@@ -147,8 +147,8 @@ new kplus.NetworkPolicy(a, 'CoreFromMonitoring', {
 });
 
 // ---------------------------------------------------------------- team B --------
-// Only the core and one worker of the team's own (no python-sdk, no inference), in the
-// same namespace; its worker runs under the team's own ServiceAccount.
+// Only the core and workers of the team's own (no python-sdk, no inference), in the same
+// namespace: one named like team-a's, one under the team's own ServiceAccount.
 const b = new StepFlowChart(app, 'team-b', {
   environment: platform,
   namePrefix: FACTS.b.prefix,
@@ -156,6 +156,13 @@ const b = new StepFlowChart(app, 'team-b', {
   ingress: false,
   pythonSdk: false,
   inference: false,
+  // the same worker as team-a's, by name and image: its selectors must tell the two apart
+  workers: [{
+    name: FACTS.a.worker.name,
+    image: FACTS.a.worker.image,
+    routePrefix: FACTS.a.worker.routePrefix,
+    command: ['python3', '-m', 'stepflow_kit_worker'],
+  }],
   labels: FACTS.b.labels,
   annotations: FACTS.b.annotations,
   nodeSelector: { [FACTS.pool.key]: FACTS.pool.value },
