@@ -50,7 +50,6 @@ stop_pid() { # stop_pid PID — TERM, wait up to 10 s, then KILL
   wait "$pid" 2>/dev/null || true
 }
 stop_apiserver() { stop_pid "$APISERVER_PID"; APISERVER_PID=""; }
-stop_servers() { stop_apiserver; stop_pid "$ETCD_PID"; ETCD_PID=""; }
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -158,4 +157,69 @@ KUBECONFIG
   done
   { echo "kube-apiserver $v not ready after ${READY_TIMEOUT_S}s; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
   return 1
+}
+
+# --- controllers beside the kube-apiserver (verify/scheduling, upgrade.sh) ------
+# kube-controller-manager, kube-scheduler (kube-controllers-<v>/, built by
+# verify/scheduling/install.sh) and kwok (simulated nodes) against the running
+# kube-apiserver ($KUBECONFIG_FILE), on 127.0.0.1; logs in $WORK/*-N.log.
+# The caller stops them with stop_controllers (stop_servers does too).
+KCM_PID=""
+SCHED_PID=""
+KWOK_PID=""
+# shellcheck disable=SC2034
+HPA_SYNC_PERIOD=${HPA_SYNC_PERIOD:-15s}
+stop_controllers() {
+  stop_pid "$KWOK_PID"; KWOK_PID=""
+  stop_pid "$SCHED_PID"; SCHED_PID=""
+  stop_pid "$KCM_PID"; KCM_PID=""
+}
+stop_servers() { stop_controllers; stop_apiserver; stop_pid "$ETCD_PID"; ETCD_PID=""; }
+
+# wait_healthz NAME PORT PID LOG: the component's /healthz on 127.0.0.1 answers ok
+wait_healthz() {
+  local name=$1 port=$2 pid=$3 logf=$4
+  for _ in $(seq 1 240); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      { echo "$name exited during startup; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
+      return 1
+    fi
+    [ "$(curl -ks --max-time 2 "https://127.0.0.1:$port/healthz" 2>/dev/null)" = ok ] && return 0
+    sleep 0.5
+  done
+  { echo "$name not healthy after 120s; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
+  return 1
+}
+
+# start_controllers N K8S_VERSION KWOK_BIN KWOK_STAGES — returns 1 (message in
+# $WORK/start-msg) if one does not start. The HPA syncs every $HPA_SYNC_PERIOD.
+start_controllers() {
+  local n=$1 ctrl kc=$KUBECONFIG_FILE port
+  ctrl=$(bin_dir kube-controllers "$2")
+  port=$(free_port)
+  "$ctrl/kube-controller-manager" \
+    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/kcm-certs-$n" \
+    --leader-elect=false --controllers='*' --cluster-name=verify \
+    --root-ca-file="$WORK/pki/ca.crt" --service-account-private-key-file="$WORK/pki/sa.key" \
+    --horizontal-pod-autoscaler-sync-period="$HPA_SYNC_PERIOD" \
+    > "$WORK/kcm-$n.log" 2>&1 &
+  KCM_PID=$!
+  wait_healthz kube-controller-manager "$port" "$KCM_PID" "$WORK/kcm-$n.log" || return 1
+  port=$(free_port)
+  "$ctrl/kube-scheduler" \
+    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/sched-certs-$n" \
+    --leader-elect=false \
+    > "$WORK/scheduler-$n.log" 2>&1 &
+  SCHED_PID=$!
+  wait_healthz kube-scheduler "$port" "$SCHED_PID" "$WORK/scheduler-$n.log" || return 1
+  # kwok serves nothing (no --server-address / --node-port): it only talks to the API server
+  "$3" --kubeconfig="$kc" --config="$4" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-ip=10.200.0.1 --node-lease-duration-seconds=40 \
+    > "$WORK/kwok-$n.log" 2>&1 &
+  KWOK_PID=$!
+  sleep 1
+  kill -0 "$KWOK_PID" 2>/dev/null || { { echo "kwok exited during startup:"; tail -15 "$WORK/kwok-$n.log"; } > "$WORK/start-msg"; return 1; }
 }

@@ -6,46 +6,60 @@
 // only; every fact is read back from the server.
 //
 // usage: node upgrade-checks.mjs --kubectl PATH --kubeconfig FILE --server-version vX.Y.Z
-//          --scenario readme-apply|documented|next-release|prune-without-allowlist
-//          --previous DIR --dist DIR --prune-allowlist GVK,GVK... --managed-by VALUE
-//          --orphan-first Kind/namespace/name,... --work DIR --results FILE.jsonl
+//          --scenario readme-apply|documented|next-release|prune-without-allowlist|adoption
+//          --previous DIR --dist DIR --steps FILE.json --prune-allowlist GVK,GVK... --managed-by VALUE
+//          --work DIR --results FILE.jsonl [--controllers yes|no]
+// --steps is the one-time part of the documented upgrade from the previous release
+// (previous/<release>/upgrade.json): per manifest file, kubectl argument lists run
+// in order before the documented apply. --controllers yes: kube-controller-manager,
+// kube-scheduler and kwok (simulated nodes) run beside the server (adoption only).
 // Scenarios (each on an empty cluster):
-//   readme-apply             previous, then `kubectl apply -f NEW`: the objects the
-//                            new output dropped stay, a left-behind workload is
-//                            selected by a Service beside its successor (the hazard
-//                            the upgrade notes warn about), and every object the
-//                            server rejects as immutable is in the --cascade=orphan step.
-//   documented               previous, then the documented upgrade per file:
-//                            `kubectl -n NS delete KIND NAME --cascade=orphan` for
-//                            --orphan-first, then
+//   readme-apply             previous, then `kubectl apply -f NEW`: what the plain apply
+//                            leaves (dropped objects, rejected workloads) and the hazard
+//                            the upgrade notes warn about; every object the server rejects
+//                            as immutable is one the one-time steps delete.
+//   documented               previous, stand-ins for what the controllers made (pods,
+//                            ReplicaSets, ControllerRevisions, claims), the one-time steps
+//                            (the garbage collector's part done here), then
 //                            `kubectl apply --prune -l <managed-by>,<instance> --prune-allowlist=GVK... -f NEW`:
-//                            exactly the new output remains, claims are never deleted,
-//                            the same command again changes nothing.
+//                            exactly the new output remains with the stand-ins, claims and
+//                            pods are never deleted, every selector of the new output
+//                            selects the kept pods exactly as it selects the new workloads'
+//                            pods, the same command again changes nothing.
 //   next-release             the documented command as a fresh install, then a release
-//                            that only bumps app.kubernetes.io/version: no orphan step needed.
+//                            that only bumps app.kubernetes.io/version: no one-time step needed.
 //   prune-without-allowlist  a control: pruning one environment by the managed-by label
 //                            alone with kubectl's default allowlist deletes the OTHER
 //                            environment's Namespace, and the state comparison sees it.
+//   adoption                 (--controllers yes) the previous release running on simulated
+//                            nodes, the documented upgrade with the real controllers: the
+//                            new workloads adopt the running pods and ReplicaSets and roll
+//                            them, the core's new pod mounts the same claim, how many pods
+//                            were ready throughout, and a re-run changes nothing.
 // Each result is appended to --results as {version, scenario, check, object, ok, message}.
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, basename } from 'node:path';
 
 const INSTANCE_LABEL = 'app.kubernetes.io/instance';
 const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
-const KUBECTL_TIMEOUT_MS = 120000;
+const KUBECTL_TIMEOUT_MS = 180000;
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 // What the server (or its controllers) makes by itself in every namespace.
 const SERVER_MADE = new Set(['ServiceAccount/default', 'ConfigMap/kube-root-ca.crt']);
 // Everything a namespace could hold that an upgrade might leave behind or delete.
 const READ_BACK = [
   'configmaps', 'secrets', 'serviceaccounts', 'services', 'persistentvolumeclaims', 'pods',
-  'deployments.apps', 'statefulsets.apps', 'daemonsets.apps', 'replicasets.apps', 'jobs.batch', 'cronjobs.batch',
+  'deployments.apps', 'statefulsets.apps', 'daemonsets.apps', 'replicasets.apps', 'controllerrevisions.apps',
+  'jobs.batch', 'cronjobs.batch',
   'horizontalpodautoscalers.v2.autoscaling', 'poddisruptionbudgets.v1.policy',
   'ingresses.v1.networking.k8s.io', 'networkpolicies.v1.networking.k8s.io',
   'roles.rbac.authorization.k8s.io', 'rolebindings.rbac.authorization.k8s.io',
 ];
+// What the controllers make for the workloads (stand-ins without controllers).
+const CONTROLLER_MADE = new Set(['Pod', 'ReplicaSet', 'ControllerRevision', 'PersistentVolumeClaim']);
+const SCENARIOS = ['readme-apply', 'documented', 'next-release', 'prune-without-allowlist', 'adoption'];
 
 // ---------------------------------------------------------------- arguments
 const opts = {};
@@ -53,13 +67,16 @@ for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
   opts[k] = process.argv[i + 1];
 }
-for (const k of ['kubectl', 'kubeconfig', 'serverVersion', 'scenario', 'previous', 'dist', 'pruneAllowlist', 'managedBy', 'results', 'work']) {
+for (const k of ['kubectl', 'kubeconfig', 'serverVersion', 'scenario', 'previous', 'dist', 'steps', 'pruneAllowlist', 'managedBy', 'results', 'work']) {
   if (!opts[k]) { console.error(`upgrade-checks.mjs: missing --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`); process.exit(2); }
 }
-if (!['readme-apply', 'documented', 'next-release', 'prune-without-allowlist'].includes(opts.scenario)) { console.error(`upgrade-checks.mjs: unknown scenario ${opts.scenario}`); process.exit(2); }
+if (!SCENARIOS.includes(opts.scenario)) { console.error(`upgrade-checks.mjs: unknown scenario ${opts.scenario}`); process.exit(2); }
+const CONTROLLERS = opts.controllers === 'yes';
+if (opts.scenario === 'adoption' && !CONTROLLERS) { console.error('upgrade-checks.mjs: the adoption scenario needs --controllers yes'); process.exit(2); }
 process.on('uncaughtException', (e) => { console.error('upgrade-checks.mjs crashed:', e); process.exit(3); });
 const ALLOWLIST = opts.pruneAllowlist.split(',').filter(Boolean);
-const ORPHAN_FIRST = (opts.orphanFirst ?? '').split(',').filter(Boolean);
+const STEPS = JSON.parse(readFileSync(opts.steps, 'utf8'));
+mkdirSync(opts.work, { recursive: true });
 
 // ---------------------------------------------------------------- results
 let passed = 0;
@@ -69,23 +86,32 @@ function record(check, object, ok, message = '') {
   if (ok) passed++; else failed++;
   console.log(`${ok ? 'PASS' : 'FAIL'}: [${opts.serverVersion} ${opts.scenario}] ${check}: ${object}${ok && message ? ` (${message})` : ''}`);
   if (!ok && message) for (const line of String(message).trimEnd().split('\n').slice(0, 40)) console.log(`      ${line}`);
+  return ok;
 }
 const pass = (c, o, m) => record(c, o, true, m);
 const fail = (c, o, m) => record(c, o, false, m);
 const check = (ok, c, o, okMsg, failMsg) => (ok ? pass(c, o, okMsg) : fail(c, o, failMsg));
+function note(msg) {
+  console.log(`  note  ${msg}`);
+  appendFileSync(opts.results, JSON.stringify({ version: opts.serverVersion, scenario: opts.scenario, note: msg }) + '\n');
+}
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 // ---------------------------------------------------------------- kubectl
+const KUBE_ENV = { ...process.env, KUBECACHEDIR: join(opts.work, 'kcache') };
 function kubectl(args, input) {
-  const r = spawnSync(opts.kubectl, ['--kubeconfig', opts.kubeconfig, ...args], { input, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: KUBECTL_TIMEOUT_MS });
+  const r = spawnSync(opts.kubectl, ['--kubeconfig', opts.kubeconfig, ...args], { input, encoding: 'utf8', env: KUBE_ENV, maxBuffer: 256 * 1024 * 1024, timeout: KUBECTL_TIMEOUT_MS });
   if (r.error?.code === 'ETIMEDOUT') return { code: 124, stdout: r.stdout ?? '', stderr: `kubectl ${args.join(' ')}: no answer in ${KUBECTL_TIMEOUT_MS / 1000} s` };
   if (r.error) throw new Error(`unable to execute '${opts.kubectl}': ${r.error.message}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr.trim() };
 }
-// Run a user-facing command and show it the way a user would type it.
+// How a user would type the command.
+const shown = (args) => `kubectl ${args.map((a) => (/[\s,=]/.test(a) && !a.startsWith('-') ? `'${a}'` : a)).join(' ')}`;
+// Run a user-facing command and show it.
 function user(args) {
-  console.log(`  $ kubectl ${args.map((a) => (/[\s,=]/.test(a) && !a.startsWith('-') ? `'${a}'` : a)).join(' ')}`);
+  console.log(`  $ ${shown(args)}`);
   const r = kubectl(args);
-  for (const l of `${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`.trim().split('\n').filter(Boolean)) console.log(`    ${l}`);
+  for (const l of `${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`.trim().split('\n').filter(Boolean).slice(0, 60)) console.log(`    ${l}`);
   return r;
 }
 const items = (j) => (j == null ? [] : Array.isArray(j.items) ? j.items : [j]);
@@ -94,49 +120,121 @@ function json(args) {
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
+// kubectl prints one indented JSON document per object, each closed by a "}" in column 0.
+const jsonDocs = (text) => text.split(/^\}\s*$/m).filter((t) => t.trim()).map((t) => JSON.parse(`${t}}`));
 
 // ---------------------------------------------------------------- objects
 const ref = (o) => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
 const yamlFiles = (dir) => readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
-// The objects of a manifest file, as kubectl reads them (client-side, nothing
-// sent). kubectl prints one indented JSON document per object, each closed by
-// a "}" in column 0.
+// The objects of a manifest file, as kubectl reads them (client-side, nothing sent).
 function manifest(file) {
   const r = kubectl(['create', '--dry-run=client', '-o', 'json', '-f', file]);
   if (r.code !== 0) throw new Error(`kubectl create --dry-run=client -f ${file}: ${r.stderr}`);
-  return r.stdout.split(/^\}\s*$/m).filter((t) => t.trim()).map((t) => JSON.parse(`${t}}`)).flatMap(items);
+  return jsonDocs(r.stdout).flatMap(items);
 }
 const fmtSet = (s) => (s.size ? [...s].sort().join(', ') : '(none)');
 const minus = (a, b) => new Set([...a].filter((x) => !b.has(x)));
 const sameSet = (a, b) => a.size === b.size && [...a].every((x) => b.has(x));
 const podLabels = (w) => w.spec?.template?.metadata?.labels ?? {};
-const mapSelects = (sel, labels) => Object.keys(sel ?? {}).length > 0 && Object.entries(sel).every(([k, v]) => labels[k] === v);
+const mapSelects = (sel, labels) => Object.keys(sel ?? {}).length > 0 && Object.entries(sel).every(([k, v]) => labels?.[k] === v);
+const workloadSelector = (w) => w.spec?.selector?.matchLabels ?? {};
+const isController = (o, uid) => (o.metadata.ownerReferences ?? []).some((r) => r.controller && (uid === undefined || r.uid === uid));
+// kubectl's "kind.group/name" for an object.
+const groupOf = (o) => (o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '');
+const kubectlName = (o) => `${o.kind.toLowerCase()}${groupOf(o) ? `.${groupOf(o)}` : ''}/${o.metadata.name}`;
 
 // What the server holds: every non-system Namespace and what is in it
 // (minus what the server makes by itself), with the deletion state.
 function serverState() {
   const nss = items(json(['get', 'namespaces'])).filter((n) => !SYSTEM_NAMESPACES.includes(n.metadata.name));
-  const inNs = items(json(['get', READ_BACK.join(','), '--all-namespaces']))
+  const inNs = items(json(['get', READ_BACK.join(','), '--all-namespaces', '--show-managed-fields']))
     .filter((o) => !SYSTEM_NAMESPACES.includes(o.metadata.namespace) && !SERVER_MADE.has(`${o.kind}/${o.metadata.name}`));
   const all = [...nss, ...inNs];
-  return { objects: all, refs: new Set(all.map(ref)), deleting: all.filter((o) => o.metadata.deletionTimestamp).map(ref) };
+  return { objects: all, refs: new Set(all.map(ref)), deleting: all.filter((o) => o.metadata.deletionTimestamp).map(ref), byRef: new Map(all.map((o) => [ref(o), o])) };
 }
 
 // The claim a StatefulSet controller makes for each claim template and pod:
 // <template>-<set>-<ordinal>, labelled with the template's and the selector's
 // labels, created without kubectl's last-applied annotation.
+const ordinals = (s) => [...Array(s.spec.replicas ?? 1).keys()].map((i) => (s.spec.ordinals?.start ?? 0) + i);
 function controllerClaims(objects) {
-  return objects.filter((o) => o.kind === 'StatefulSet').flatMap((s) => (s.spec.volumeClaimTemplates ?? []).flatMap((t) => [...Array(s.spec.replicas ?? 1).keys()].map((i) => ({
+  return objects.filter((o) => o.kind === 'StatefulSet').flatMap((s) => (s.spec.volumeClaimTemplates ?? []).flatMap((t) => ordinals(s).map((i) => ({
     apiVersion: 'v1', kind: 'PersistentVolumeClaim',
-    metadata: { name: `${t.metadata.name}-${s.metadata.name}-${(s.spec.ordinals?.start ?? 0) + i}`, namespace: s.metadata.namespace, labels: { ...(t.metadata.labels ?? {}), ...(s.spec.selector?.matchLabels ?? {}) } },
+    metadata: { name: `${t.metadata.name}-${s.metadata.name}-${i}`, namespace: s.metadata.namespace, labels: { ...(t.metadata.labels ?? {}), ...workloadSelector(s) } },
     spec: t.spec,
   }))));
 }
-function createClaims(claims) {
-  for (const c of claims) {
-    const r = kubectl(['create', '-f', '-'], JSON.stringify(c));
-    check(r.code === 0, 'stand-in for a StatefulSet-made claim created', ref(c), `labels ${Object.keys(c.metadata.labels).length}, no last-applied annotation`, r.stderr);
+function createObjects(objs, what) {
+  const made = [];
+  for (const o of objs) {
+    const r = kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify(o));
+    if (r.code === 0) made.push(JSON.parse(r.stdout));
+    else fail(`stand-in created: ${what}`, ref(o), r.stderr);
   }
+  if (made.length) pass(`stand-ins created: ${what}`, `${made.length} objects`, `${[...new Set(made.map((o) => o.kind))].join(', ')}, no last-applied annotation`);
+  return made;
+}
+// What the Deployment, ReplicaSet and StatefulSet controllers make for the live
+// workloads `ws`: a ReplicaSet and its pods per Deployment, a ControllerRevision and
+// the pods (with their claims' volumes) per StatefulSet, owned the way they own them.
+function controllerStandIns(ws, replicasOf) {
+  const own = (o, kind) => [{ apiVersion: 'apps/v1', kind, name: o.metadata.name, uid: o.metadata.uid, controller: true, blockOwnerDeletion: true }];
+  const pods = [];
+  const sets = [];
+  for (const w of ws) {
+    const ns = w.metadata.namespace;
+    const tpl = w.spec.template;
+    const hash = `h${w.metadata.uid.slice(0, 8)}`;
+    if (w.kind === 'Deployment') {
+      const rsName = `${w.metadata.name}-${hash}`;
+      const labels = { ...tpl.metadata.labels, 'pod-template-hash': hash };
+      sets.push({
+        apiVersion: 'apps/v1', kind: 'ReplicaSet',
+        metadata: { name: rsName, namespace: ns, labels, ownerReferences: own(w, 'Deployment'), annotations: { 'deployment.kubernetes.io/revision': '1' } },
+        spec: { replicas: replicasOf(w), selector: { matchLabels: { ...workloadSelector(w), 'pod-template-hash': hash } }, template: { ...tpl, metadata: { ...tpl.metadata, labels } } },
+      });
+      for (let i = 0; i < replicasOf(w); i++) pods.push({ owner: { kind: 'ReplicaSet', name: rsName }, pod: { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${rsName}-p${i}`, namespace: ns, labels }, spec: tpl.spec } });
+    } else if (w.kind === 'StatefulSet') {
+      sets.push({
+        apiVersion: 'apps/v1', kind: 'ControllerRevision',
+        metadata: { name: `${w.metadata.name}-${hash}`, namespace: ns, labels: { ...tpl.metadata.labels, 'controller.kubernetes.io/hash': hash }, ownerReferences: own(w, 'StatefulSet') },
+        revision: 1, data: { spec: { template: tpl } },
+      });
+      for (const i of ordinals(w)) {
+        const name = `${w.metadata.name}-${i}`;
+        const volumes = [...(tpl.spec.volumes ?? []), ...(w.spec.volumeClaimTemplates ?? []).map((t) => ({ name: t.metadata.name, persistentVolumeClaim: { claimName: `${t.metadata.name}-${name}` } }))];
+        pods.push({
+          pod: {
+            apiVersion: 'v1', kind: 'Pod',
+            metadata: { name, namespace: ns, labels: { ...tpl.metadata.labels, 'controller-revision-hash': `${w.metadata.name}-${hash}`, 'statefulset.kubernetes.io/pod-name': name }, ownerReferences: own(w, 'StatefulSet') },
+            spec: { ...tpl.spec, volumes, hostname: name, subdomain: w.spec.serviceName },
+          },
+        });
+      }
+    }
+  }
+  const madeSets = createObjects(sets, 'ReplicaSets and ControllerRevisions');
+  for (const p of pods.filter((x) => x.owner)) {
+    const rs = madeSets.find((s) => s.kind === p.owner.kind && s.metadata.name === p.owner.name && s.metadata.namespace === p.pod.metadata.namespace);
+    if (rs) p.pod.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid, controller: true, blockOwnerDeletion: true }];
+  }
+  return [...madeSets, ...createObjects(pods.map((p) => p.pod), 'pods')];
+}
+// The garbage collector's part of a `delete --cascade=orphan` when it does not run:
+// release the dependents (drop their owner references), then the orphan finalizer.
+function orphanLikeTheGarbageCollector(ns) {
+  const st = items(json(['-n', ns, 'get', READ_BACK.join(',')]));
+  const dying = st.filter((o) => o.metadata.deletionTimestamp && (o.metadata.finalizers ?? []).includes('orphan'));
+  for (const d of dying) {
+    for (const dep of st.filter((o) => (o.metadata.ownerReferences ?? []).some((r) => r.uid === d.metadata.uid))) {
+      const rest = dep.metadata.ownerReferences.filter((r) => r.uid !== d.metadata.uid);
+      const r = kubectl(['-n', ns, 'patch', kubectlName(dep), '--type=merge', '-p', JSON.stringify({ metadata: { ownerReferences: rest.length ? rest : null } })]);
+      if (r.code !== 0) fail('garbage collector stand-in releases a dependent', ref(dep), r.stderr);
+    }
+    const r = kubectl(['-n', ns, 'patch', kubectlName(d), '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/metadata/finalizers', value: d.metadata.finalizers.filter((f) => f !== 'orphan') }])]);
+    if (r.code !== 0) fail('garbage collector stand-in removes the orphan finalizer', ref(d), r.stderr);
+  }
+  return dying.map(ref);
 }
 
 // ---------------------------------------------------------------- inputs
@@ -148,14 +246,21 @@ const env = pairs.filter(([, n]) => n).map(([p, n]) => {
   const prev = manifest(p);
   const next = manifest(n);
   const inst = new Set(next.map((o) => o.metadata.labels?.[INSTANCE_LABEL]));
-  return { name: basename(n), prevFile: p, newFile: n, prev, next, instance: [...inst][0], instances: inst };
+  const prevInst = new Set(prev.map((o) => o.metadata.labels?.[INSTANCE_LABEL]));
+  return {
+    name: basename(n), prevFile: p, newFile: n, prev, next, instance: [...inst][0], instances: inst, prevInstance: [...prevInst][0],
+    namespaces: new Set([...prev, ...next].map((o) => (o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace)).filter(Boolean)),
+    once: STEPS.once?.[basename(n)] ?? [],
+  };
 });
+for (const f of Object.keys(STEPS.once ?? {})) if (!env.some((e) => e.name === f)) fail('the one-time steps name manifest files of both releases', `${opts.steps}: ${f}`, `no ${f} in both ${opts.previous} and ${opts.dist}`);
 const prevAll = env.flatMap((e) => e.prev);
 const newAll = env.flatMap((e) => e.next);
 const P = new Set(prevAll.map(ref));
 const N = new Set(newAll.map(ref));
 const dropped = minus(P, N);
-console.log(`--- upgrade ${opts.scenario}: server ${opts.serverVersion}; previous ${opts.previous} (${P.size} objects), new ${opts.dist} (${N.size} objects); dropped by the new output: ${fmtSet(dropped)}`);
+const allNamespaces = [...new Set(env.flatMap((e) => [...e.namespaces]))];
+console.log(`--- upgrade ${opts.scenario}: server ${opts.serverVersion}; previous ${opts.previous} (${P.size} objects), new ${opts.dist} (${N.size} objects); dropped by the new output: ${fmtSet(dropped)}; one-time steps: ${opts.steps} (${STEPS.from ?? '?'} -> ${STEPS.to ?? '?'})`);
 
 function installPrevious() {
   for (const e of env) {
@@ -172,15 +277,115 @@ function expectState(checkName, want, extraOk = new Set()) {
     [missing.size ? `missing: ${fmtSet(missing)}` : '', extra.size ? `left over: ${fmtSet(extra)}` : '', s.deleting.length ? `being deleted: ${s.deleting.join(', ')}` : ''].filter(Boolean).join('\n'));
   return s;
 }
+// The objects a `delete` step deletes, kubectl's names ("statefulset.apps/x").
+const deletedBy = (stdout) => new Set([...stdout.matchAll(/^(\S+) "([^"]+)" deleted/gm)].map((m) => `${m[1]}/${m[2]}`));
+const isDeleteStep = (args) => args.includes('delete');
+
+// The documented upgrade of one environment exactly as documented: the steps of
+// --steps around the documented apply ("apply" marks its place, else it comes
+// last); {"set": NAME, "kubectl": [...]} keeps a command's output for ${NAME} in
+// later steps. Without a garbage collector, a --cascade=orphan delete runs with
+// --wait=false and this script does the collector's part. `apply` replaces the
+// documented apply (the control); `afterStep(args)` runs after each command.
+// Returns what the delete steps deleted (kubectl's names).
+function runDocumented(e, { apply = () => documentedUpgrade(e, { label: 'upgrade', want: wantPruned(e) }), afterStep = () => {} } = {}) {
+  const steps = e.once.includes('apply') ? e.once : [...e.once, 'apply'];
+  const vars = {};
+  const gone = new Set();
+  for (const step of steps) {
+    if (step === 'apply') { apply(); afterStep('apply'); continue; }
+    if (!Array.isArray(step)) {
+      const r = user(step.kubectl);
+      vars[step.set] = r.stdout.trim();
+      check(r.code === 0 && vars[step.set] !== '', 'documented step keeps a value for later', `${step.set}=$(${shown(step.kubectl)})`, `${step.set}=${vars[step.set]}`, `exit ${r.code}\n${r.stderr}`);
+      continue;
+    }
+    const args = step.map((a) => a.replace(/\$\{(\w+)\}/g, (_, k) => vars[k] ?? ''));
+    const orphanDelete = isDeleteStep(args) && args.includes('--cascade=orphan');
+    const r = user(orphanDelete && !CONTROLLERS ? [...args, '--wait=false'] : args);
+    const ok = r.code === 0 && !r.stderr;
+    if (isDeleteStep(args)) for (const x of deletedBy(r.stdout)) gone.add(x);
+    let gc = [];
+    if (orphanDelete && !CONTROLLERS) for (const ns of e.namespaces) gc = gc.concat(orphanLikeTheGarbageCollector(ns));
+    check(ok, 'documented step succeeds', shown(args), isDeleteStep(args) ? `deleted: ${fmtSet(deletedBy(r.stdout))}${gc.length ? `; garbage collector's part done for ${gc.join(', ')}` : ''}` : `${(r.stdout.match(/\n/g) ?? []).length} objects`, `exit ${r.code}\n${r.stderr}`);
+    afterStep(args);
+  }
+  return gone;
+}
+// What the delete steps would delete now (server dry run), kubectl's names.
+function onceDeletesDryRun() {
+  const gone = new Set();
+  for (const e of env) for (const args of e.once.filter((x) => Array.isArray(x) && isDeleteStep(x))) {
+    const r = kubectl([...args, '--dry-run=server']);
+    if (r.code !== 0) fail('the one-time delete step runs (server dry run)', shown(args), `exit ${r.code}\n${r.stderr}`);
+    for (const x of deletedBy(r.stdout)) gone.add(x);
+  }
+  return gone;
+}
+
+const selectorOf = (e) => `${MANAGED_BY_LABEL}=${opts.managedBy},${INSTANCE_LABEL}=${e.instance}`;
+const pruneArgs = (e, file) => ['apply', '--prune', '-l', selectorOf(e), ...ALLOWLIST.map((k) => `--prune-allowlist=${k}`), '-f', file];
+// The documented upgrade command for one environment; `want` = what it must prune.
+function documentedUpgrade(e, { label, file = e.newFile, want = new Set() }) {
+  const r = user(pruneArgs(e, file));
+  const pruned = new Set([...r.stdout.matchAll(/^(\S+)\s+pruned$/gm)].map((m) => m[1]));
+  check(r.code === 0 && !r.stderr, `documented upgrade command succeeds (${label})`, file, selectorOf(e), `exit ${r.code}\n${shortErrors(r.stderr)}`);
+  check(sameSet(pruned, want), `it prunes exactly the objects the new output dropped (${label})`, e.name, fmtSet(pruned), `pruned: ${fmtSet(pruned)}\nexpected: ${fmtSet(want)}`);
+  return r;
+}
+// The JSON paths at which two objects differ.
+function jsonDiff(a, b, p = '') {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])].flatMap((k) => jsonDiff(a[k], b[k], `${p}.${k}`));
+  }
+  return [p || '.'];
+}
+// kubectl's apply errors without the patch bodies it quotes.
+const shortErrors = (text) => text.split('\n').filter((l) => !/^\s*(\{|to:$|Resource: |Name: )/.test(l))
+  .map((l) => l.replace(/^for: "[^"]*": error when patching "[^"]*": /, '  ').slice(0, 400)).join('\n');
+const wantPruned = (e) => new Set(e.prev.filter((o) => dropped.has(ref(o))).map(kubectlName));
+
+// Every selector of the new output (workloads, Services, PDBs, NetworkPolicy pod
+// selectors and pod peers) must select the pods kept from the previous release
+// exactly as it selects the new workloads' pods: the pods of the same workloads.
+// `keptOf(w)` = the live pods that stand for new workload w's pods.
+function checkSelectorsMatchKeptPods(pods, keptOf, label) {
+  const ws = newAll.filter((o) => WORKLOAD_KINDS.includes(o.kind));
+  const selectors = [];
+  for (const o of newAll) {
+    const ns = o.metadata.namespace;
+    if (WORKLOAD_KINDS.includes(o.kind)) selectors.push([`${ref(o)} spec.selector`, ns, workloadSelector(o)]);
+    if (o.kind === 'Service' && o.spec.selector) selectors.push([`${ref(o)} spec.selector`, ns, o.spec.selector]);
+    if (o.kind === 'PodDisruptionBudget') selectors.push([`${ref(o)} spec.selector`, ns, o.spec.selector?.matchLabels]);
+    if (o.kind === 'NetworkPolicy') {
+      if (Object.keys(o.spec.podSelector?.matchLabels ?? {}).length) selectors.push([`${ref(o)} spec.podSelector`, ns, o.spec.podSelector.matchLabels]);
+      for (const peer of [...(o.spec.ingress ?? []).flatMap((r) => r.from ?? []), ...(o.spec.egress ?? []).flatMap((r) => r.to ?? [])]) {
+        if (peer.podSelector?.matchLabels && !peer.namespaceSelector) selectors.push([`${ref(o)} peer ${JSON.stringify(peer.podSelector.matchLabels)}`, ns, peer.podSelector.matchLabels]);
+      }
+    }
+  }
+  const bad = [];
+  let matched = 0;
+  for (const [what, ns, sel] of selectors) {
+    const wantPods = new Set(ws.filter((w) => w.metadata.namespace === ns && mapSelects(sel, podLabels(w))).flatMap((w) => keptOf(w)).map(ref));
+    const got = new Set(pods.filter((p) => p.metadata.namespace === ns && !p.metadata.deletionTimestamp && mapSelects(sel, p.metadata.labels)).map(ref));
+    matched += got.size;
+    if (!sameSet(wantPods, got)) bad.push(`${what}: selects ${fmtSet(got)}; its workloads' pods are ${fmtSet(wantPods)}`);
+  }
+  check(bad.length === 0 && selectors.length > 0, `every selector of the new output selects the kept pods of its own workloads and nothing else (${label})`, `${selectors.length} selectors`,
+    `${matched} pod matches, ${pods.length} pods in the namespaces`, bad.join('\n'));
+}
 
 // ================================================================ scenarios
 if (opts.scenario === 'readme-apply') {
   installPrevious();
+  const onceGone = onceDeletesDryRun();
   const rejected = new Set();
   for (const e of env) {
     const r = user(['apply', '-f', e.newFile]);
     const here = new Set();
-    for (const m of r.stderr.matchAll(/The (\w+) "([^"]+)" is invalid/g)) {
+    for (const m of r.stderr.matchAll(/(?:The )?(\w+)(?:\.[\w.]+)? "([^"]+)" is invalid/g)) {
       const o = e.next.find((x) => x.kind === m[1] && x.metadata.name === m[2]);
       here.add(o ? ref(o) : `${m[1]}/${m[2]}`);
     }
@@ -197,62 +402,40 @@ if (opts.scenario === 'readme-apply') {
       same ? `selector unchanged${rejected.has(ref(o)) ? '; rejected for another immutable field' : ''}` : 'selector changed and rejected', `selector changed (${JSON.stringify(o.spec.selector)} -> ${JSON.stringify(n.spec.selector)}) but the server accepted it`);
   }
   // Every object whose change the server rejects (immutable fields) is one the
-  // documented upgrade deletes with --cascade=orphan first.
-  const undocumented = minus(rejected, new Set(ORPHAN_FIRST));
-  check(undocumented.size === 0, 'objects rejected as immutable are in the documented --cascade=orphan step', fmtSet(rejected),
-    `documented: ${ORPHAN_FIRST.join(', ') || '(none)'}`, `rejected by the server but not in the documented step: ${fmtSet(undocumented)}`);
-  const notThere = ORPHAN_FIRST.filter((o) => !P.has(o) || !N.has(o) || !WORKLOAD_KINDS.includes(o.split('/')[0]));
-  check(notThere.length === 0, 'the --cascade=orphan step names workloads of both releases', ORPHAN_FIRST.join(', ') || '(none)', '', `not a workload of both the previous and the new output: ${notThere.join(', ')}`);
+  // documented one-time steps delete first (with --cascade=orphan).
+  const byKubectlName = new Map(prevAll.map((o) => [kubectlName(o), o]));
+  const goneRefs = new Set([...onceGone].map((k) => byKubectlName.get(k)).filter(Boolean).map(ref));
+  const undocumented = minus(rejected, goneRefs);
+  check(undocumented.size === 0, 'objects rejected as immutable are deleted by the documented one-time step', fmtSet(rejected),
+    `the step deletes: ${fmtSet(goneRefs)}`, `rejected by the server but not deleted by the documented step: ${fmtSet(undocumented)}`);
+  const notWorkloads = [...goneRefs].filter((o) => !N.has(o) || !WORKLOAD_KINDS.includes(o.split('/')[0]));
+  check(onceGone.size === goneRefs.size && notWorkloads.length === 0, 'the one-time delete step deletes only workloads of both releases', fmtSet(onceGone),
+    '', `deletes what is not a workload of both the previous and the new output: ${notWorkloads.join(', ')} ${[...onceGone].filter((k) => !byKubectlName.has(k)).join(', ')}`);
   // Plain apply never deletes: the server holds the new output plus what it dropped.
   const s = expectState('plain apply leaves the dropped objects beside the new ones', new Set([...N, ...dropped]));
-  // The hazard: a dropped workload is still selected by a Service of the new
-  // output, beside the workload that replaced it.
-  const live = (r) => s.objects.find((o) => ref(o) === r);
-  const staleWorkloads = [...dropped].map(live).filter((o) => o && WORKLOAD_KINDS.includes(o.kind));
+  // The hazard: a Service of the new output selects a left-behind workload beside
+  // its successor, or no running workload at all; a NetworkPolicy of the new output
+  // no longer selects the running pods it is meant for.
+  const live = s.objects.filter((o) => WORKLOAD_KINDS.includes(o.kind));
   const hazards = [];
-  for (const w of staleWorkloads) {
-    for (const svc of s.objects.filter((o) => o.kind === 'Service' && N.has(ref(o)) && o.metadata.namespace === w.metadata.namespace)) {
-      const alsoNew = s.objects.filter((o) => WORKLOAD_KINDS.includes(o.kind) && N.has(ref(o)) && o.metadata.namespace === w.metadata.namespace && mapSelects(svc.spec.selector, podLabels(o)));
-      if (mapSelects(svc.spec.selector, podLabels(w)) && alsoNew.length) hazards.push(`${ref(svc)} selects the pods of ${ref(w)} (left behind) and of ${alsoNew.map(ref).join(', ')}`);
-    }
+  for (const svc of s.objects.filter((o) => o.kind === 'Service' && N.has(ref(o)) && o.spec.selector)) {
+    const sel = live.filter((w) => w.metadata.namespace === svc.metadata.namespace && mapSelects(svc.spec.selector, podLabels(w)));
+    const stale = sel.filter((w) => dropped.has(ref(w)));
+    if (stale.length && sel.length > stale.length) hazards.push(`${ref(svc)} selects the pods of ${stale.map(ref).join(', ')} (left behind) beside ${sel.filter((w) => !dropped.has(ref(w))).map(ref).join(', ')}`);
+    if (!sel.length) hazards.push(`${ref(svc)} selects the pods of no running workload (its new selector ${JSON.stringify(svc.spec.selector)})`);
+  }
+  for (const np of s.objects.filter((o) => o.kind === 'NetworkPolicy' && N.has(ref(o)) && Object.keys(o.spec.podSelector?.matchLabels ?? {}).length)) {
+    if (!live.some((w) => w.metadata.namespace === np.metadata.namespace && mapSelects(np.spec.podSelector.matchLabels, podLabels(w)))) hazards.push(`${ref(np)} selects the pods of no running workload`);
+  }
+  for (const w of live.filter((x) => dropped.has(ref(x)))) {
     for (const h of s.objects.filter((o) => o.kind === 'HorizontalPodAutoscaler' && o.spec.scaleTargetRef?.kind === w.kind && o.spec.scaleTargetRef?.name === w.metadata.name && o.metadata.namespace === w.metadata.namespace)) {
       note(`${ref(h)} (${dropped.has(ref(h)) ? 'also left behind' : 'in the new output'}) still scales ${ref(w)}`);
     }
   }
-  check(hazards.length > 0, 'hazard of a plain apply: a left-behind workload serves beside its successor', `${staleWorkloads.length} left-behind workload(s): ${staleWorkloads.map(ref).join(', ') || '(none)'}`,
-    hazards.join('; '), `no left-behind workload is selected by a Service of the new output together with a new workload: the upgrade notes describe a hazard these manifests no longer have (${fmtSet(dropped)})`);
+  check(hazards.length > 0, 'hazard of a plain apply: Services and NetworkPolicies of the new output miss or double the running workloads', `${hazards.length} found`,
+    hazards.slice(0, 4).join('; ') + (hazards.length > 4 ? `; and ${hazards.length - 4} more` : ''),
+    'every Service and NetworkPolicy of the new output selects exactly the running workloads: the upgrade notes describe a hazard these manifests no longer have');
 }
-
-// The documented one-time step: delete what the server would reject as an
-// immutable change, leaving its pods (and claims) to the new object.
-function orphanFirst(e) {
-  const nss = new Set(e.prev.map((o) => o.metadata.namespace).filter(Boolean));
-  for (const o of ORPHAN_FIRST.filter((x) => nss.has(x.split('/')[1]))) {
-    const [kind, ns, name] = o.split('/');
-    // --wait=false: the "orphan" finalizer is removed by the garbage collector,
-    // which does not run here; do its part (there are no dependents to release).
-    const r = user(['-n', ns, 'delete', kind.toLowerCase(), name, '--cascade=orphan', '--wait=false']);
-    const f = kubectl(['-n', ns, 'patch', kind.toLowerCase(), name, '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
-    const gone = kubectl(['-n', ns, 'get', kind.toLowerCase(), name]);
-    check(r.code === 0 && f.code === 0 && /NotFound|not found/.test(gone.stderr), 'documented: delete with --cascade=orphan first', o,
-      'deleted; with the orphan finalizer its pods and claims stay for the new object',
-      `delete exit ${r.code} ${r.stderr}\nfinalizer removal (as the garbage collector does) exit ${f.code} ${f.stderr}\nstill there: ${gone.stdout}`);
-  }
-}
-const selectorOf = (e) => `${MANAGED_BY_LABEL}=${opts.managedBy},${INSTANCE_LABEL}=${e.instance}`;
-const pruneArgs = (e, file) => ['apply', '--prune', '-l', selectorOf(e), ...ALLOWLIST.map((k) => `--prune-allowlist=${k}`), '-f', file];
-// The documented upgrade command for one environment; `want` = what it must prune.
-function documentedUpgrade(e, { label, file = e.newFile, want = new Set() }) {
-  const r = user(pruneArgs(e, file));
-  const pruned = new Set([...r.stdout.matchAll(/^(\S+)\s+pruned$/gm)].map((m) => m[1]));
-  check(r.code === 0 && !r.stderr, `documented upgrade command succeeds (${label})`, file, selectorOf(e), `exit ${r.code}\n${shortErrors(r.stderr)}`);
-  check(sameSet(pruned, want), `it prunes exactly the objects the new output dropped (${label})`, e.name, fmtSet(pruned), `pruned: ${fmtSet(pruned)}\nexpected: ${fmtSet(want)}`);
-}
-// kubectl's apply errors without the patch bodies it quotes.
-const shortErrors = (text) => text.split('\n').filter((l) => !/^\s*(\{|to:$|Resource: |Name: )/.test(l))
-  .map((l) => l.replace(/^for: "[^"]*": error when patching "[^"]*": /, '  ').slice(0, 400)).join('\n');
-// kubectl's "kind.group/name" for an object.
-const kubectlName = (o) => `${o.kind.toLowerCase()}${o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : ''}/${o.metadata.name}`;
 
 if (opts.scenario === 'documented') {
   // The documented selector and allowlist must cover the new output: `-l`
@@ -270,38 +453,102 @@ if (opts.scenario === 'documented') {
     `kinds emitted but not in the allowlist: ${fmtSet(minus(must, new Set(ALLOWLIST)))}; must never be pruned: ${bad.join(', ') || '(none)'}`);
 
   installPrevious();
-  const claims = controllerClaims(prevAll);
-  createClaims(claims);
-  const claimRefs = new Set(claims.map(ref));
-  for (const e of env) {
-    orphanFirst(e);
-    documentedUpgrade(e, { label: 'upgrade', want: new Set(e.prev.filter((o) => dropped.has(ref(o))).map(kubectlName)) });
+  // What the controllers made while the previous release ran: the claims, and the
+  // pods, ReplicaSets and ControllerRevisions of the workloads the new output keeps
+  // (those of dropped workloads are deleted with them by the garbage collector).
+  for (const ns of allNamespaces) kubectl(['-n', ns, 'create', 'serviceaccount', 'default']);
+  kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'nvidia' }, handler: 'nvidia' }));
+  const claims = createObjects(controllerClaims(prevAll), 'claims of the StatefulSets');
+  const liveWorkloads = serverState().objects.filter((o) => WORKLOAD_KINDS.includes(o.kind) && N.has(ref(o)));
+  const hpaMin = (w) => prevAll.find((h) => h.kind === 'HorizontalPodAutoscaler' && h.metadata.namespace === w.metadata.namespace && h.spec.scaleTargetRef?.name === w.metadata.name)?.spec.minReplicas;
+  const made = controllerStandIns(liveWorkloads, (w) => w.spec.replicas ?? hpaMin(w) ?? 1);
+  const kept = [...claims, ...made];
+  const keptRefs = new Set(kept.map(ref));
+  // which stand-in pods belong to which (previous) workload
+  const podsOf = new Map();
+  for (const w of liveWorkloads) {
+    const rs = made.filter((o) => o.kind === 'ReplicaSet' && isController(o, w.metadata.uid)).map((o) => o.metadata.uid);
+    podsOf.set(ref(w), made.filter((p) => p.kind === 'Pod' && (isController(p, w.metadata.uid) || rs.some((u) => isController(p, u)))));
   }
-  expectState('after the documented upgrade the server holds exactly the new output (+ the claims)', new Set([...N, ...claimRefs]));
+  const beforeState = serverState();
+  for (const e of env) {
+    const gone = runDocumented(e);
+    const st = serverState();
+    const lost = [...keptRefs].filter((r) => e.namespaces.has(r.split('/')[1]) && (!st.refs.has(r) || st.deleting.includes(r)));
+    check(lost.length === 0, 'the documented upgrade deletes no pod, ReplicaSet, revision or claim', e.name, `the one-time steps deleted ${gone.size} objects: ${fmtSet(gone)}`, `gone or terminating: ${lost.join(', ')}`);
+    const dangling = st.objects.filter((o) => CONTROLLER_MADE.has(o.kind) && e.namespaces.has(o.metadata.namespace) && (o.metadata.ownerReferences ?? []).some((r) => !st.objects.some((x) => x.metadata.uid === r.uid)));
+    check(dangling.length === 0, 'no kept object points to a deleted owner', e.name, 'released', dangling.map(ref).join(', '));
+    if (e.prevInstance !== e.instance) {
+      const old = st.objects.filter((o) => e.namespaces.has(o.metadata.namespace ?? o.metadata.name) && o.kind !== 'Namespace' && o.metadata.labels?.[INSTANCE_LABEL] === e.prevInstance);
+      check(old.length === 0, `after the documented upgrade nothing in the namespace keeps ${INSTANCE_LABEL}=${e.prevInstance}`, e.name, `relabelled to ${e.instance}`, old.map(ref).join(', '));
+    }
+  }
+  const after = expectState('after the documented upgrade the server holds exactly the new output (+ what the controllers made)', new Set([...N, ...keptRefs]));
+  const keptOf = (w) => {
+    const prev = beforeState.objects.find((o) => ref(o) === ref(w));
+    return prev ? (podsOf.get(ref(w)) ?? []) : [];
+  };
+  checkSelectorsMatchKeptPods(after.objects.filter((o) => o.kind === 'Pod'), keptOf, 'stand-in pods');
+  // The StatefulSet controller adopts a pod only by its name (<set>-<ordinal>) and
+  // its selector, the Deployment controller a ReplicaSet by its labels; a workload
+  // the steps kept (same uid) still owns them.
+  const adoptable = [];
+  for (const w of newAll.filter((o) => WORKLOAD_KINDS.includes(o.kind))) {
+    const was = beforeState.byRef.get(ref(w));
+    const now = after.byRef.get(ref(w));
+    if (!was || !now) continue;
+    const kept = was.metadata.uid === now.metadata.uid;
+    const owned = (o) => (kept ? isController(o, now.metadata.uid) : !isController(o));
+    const how = kept ? `owned by the same ${w.kind} (not deleted)` : 'ownerless, to be adopted';
+    const sel = workloadSelector(w);
+    const ns = w.metadata.namespace;
+    if (w.kind === 'StatefulSet') {
+      const pods = after.objects.filter((o) => o.kind === 'Pod' && o.metadata.namespace === ns && mapSelects(sel, o.metadata.labels));
+      const names = new Set(pods.map((p) => p.metadata.name));
+      const want = new Set(ordinals(w).map((i) => `${w.metadata.name}-${i}`));
+      adoptable.push([ref(w), sameSet(names, want) && pods.every(owned), `pods ${fmtSet(names)} (want ${fmtSet(want)}), ${how}`]);
+      const claimNames = (w.spec.volumeClaimTemplates ?? []).flatMap((t) => ordinals(w).map((i) => `PersistentVolumeClaim/${ns}/${t.metadata.name}-${w.metadata.name}-${i}`));
+      const missing = claimNames.filter((c) => !after.refs.has(c) || !keptRefs.has(c));
+      adoptable.push([`${ref(w)} claims`, missing.length === 0, `${claimNames.length} claims the new pods mount by name are the kept ones${missing.length ? `; not: ${missing.join(', ')}` : ''}`]);
+    } else {
+      const rss = after.objects.filter((o) => o.kind === 'ReplicaSet' && o.metadata.namespace === ns && mapSelects(sel, o.metadata.labels));
+      const mine = made.filter((o) => o.kind === 'ReplicaSet' && o.metadata.namespace === ns && o.metadata.name.startsWith(`${w.metadata.name}-`)).map(ref);
+      adoptable.push([ref(w), sameSet(new Set(rss.map(ref)), new Set(mine)) && rss.every(owned), `ReplicaSets selected: ${rss.map(ref).join(', ') || '(none)'}, ${how}`]);
+    }
+  }
+  for (const [w, ok, msg] of adoptable) check(ok, 'the new workload can adopt (or still owns) what its predecessor left', w, msg, msg);
   for (const e of env) {
     const d = user(['diff', '-f', e.newFile]);
     check(d.code === 0, 'kubectl diff against the new output is empty', e.newFile, '', `exit ${d.code}\n${d.stdout}${d.stderr}`);
   }
   // The new StatefulSets now exist: their controller would make their claims. Round 2
   // (the same command again, as on every later upgrade) must change and delete nothing.
-  const newClaims = controllerClaims(newAll).filter((c) => !claimRefs.has(ref(c)));
-  createClaims(newClaims);
-  const allClaims = new Set([...claimRefs, ...newClaims.map(ref)]);
+  const newClaims = controllerClaims(newAll).filter((c) => !keptRefs.has(ref(c)));
+  const extraClaims = createObjects(newClaims, 'claims of new claim templates');
+  const allKept = new Set([...keptRefs, ...extraClaims.map(ref)]);
   const before = serverState();
   for (const e of env) documentedUpgrade(e, { label: 'run again' });
-  const after = expectState('re-running the documented command deletes nothing, claims stay', new Set([...N, ...allClaims]));
-  const changed = after.objects.filter((o) => { const b = before.objects.find((x) => ref(x) === ref(o)); return b && b.metadata.resourceVersion !== o.metadata.resourceVersion; });
-  check(changed.length === 0, 're-running the documented command changes nothing', `${after.objects.length} objects`, 'resourceVersions unchanged', changed.map(ref).join(', '));
-  for (const c of allClaims) check(after.refs.has(c) && !after.deleting.includes(c), 'claim never deleted', c, 'present, not terminating', 'gone or terminating');
+  const again = expectState('re-running the documented command deletes nothing, what the controllers made stays', new Set([...N, ...allKept]));
+  // Only managedFields may change (kubectl scale made its own entry; the next
+  // client-side apply re-records the owners): reported, not counted.
+  const bump = again.objects.filter((o) => { const b = before.byRef.get(ref(o)); return b && b.metadata.resourceVersion !== o.metadata.resourceVersion; });
+  const paths = (o) => jsonDiff(before.byRef.get(ref(o)), o).filter((x) => !/^\.metadata\.(managedFields|resourceVersion)\b/.test(x));
+  const changed = bump.filter((o) => paths(o).length);
+  const bookkeeping = bump.filter((o) => !paths(o).length);
+  if (bookkeeping.length) note(`re-run: only managedFields changed on ${bookkeeping.map(ref).join(', ')}`);
+  check(changed.length === 0, 're-running the documented command changes nothing', `${again.objects.length} objects`, `metadata (but managedFields), spec and status unchanged${bookkeeping.length ? `; managedFields only: ${bookkeeping.map(ref).join(', ')}` : ''}`,
+    changed.map((o) => `${ref(o)}: ${paths(o).slice(0, 12).join(', ')}`).join('\n'));
+  const claimRefs = [...allKept].filter((c) => c.startsWith('PersistentVolumeClaim/'));
+  const lostClaims = claimRefs.filter((c) => !again.refs.has(c) || again.deleting.includes(c));
+  check(lostClaims.length === 0 && claimRefs.length > 0, 'no claim ever deleted', `${claimRefs.length} claims`, claimRefs.join(', '), `gone or terminating: ${lostClaims.join(', ')}`);
 }
 
 if (opts.scenario === 'next-release') {
   // A fresh install with the documented command, then a next release that only
   // bumps app.kubernetes.io/version: it must upgrade with the documented command
-  // alone (no --cascade=orphan step), deleting and changing nothing else.
+  // alone (no one-time step), deleting and changing nothing else.
   for (const e of env) documentedUpgrade(e, { label: 'fresh install' });
-  const claims = controllerClaims(newAll);
-  createClaims(claims);
+  const claims = createObjects(controllerClaims(newAll), 'claims of the StatefulSets');
   const dir = join(opts.work, 'next-release');
   mkdirSync(dir, { recursive: true });
   for (const e of env) {
@@ -326,11 +573,10 @@ if (opts.scenario === 'prune-without-allowlist') {
   if (env.length < 2) { fail('control needs two environments', opts.previous, `only ${env.length}`); }
   else {
     installPrevious();
-    const claims = controllerClaims(prevAll);
-    createClaims(claims);
+    const claims = createObjects(controllerClaims(prevAll), 'claims of the StatefulSets');
     const [e, ...others] = env;
-    orphanFirst(e);
-    const r = user(['apply', '--prune', '-l', `${MANAGED_BY_LABEL}=${opts.managedBy}`, '-f', e.newFile]);
+    let r;
+    runDocumented(e, { apply: () => { r = user(['apply', '--prune', '-l', `${MANAGED_BY_LABEL}=${opts.managedBy}`, '-f', e.newFile]); } });
     const s = serverState();
     const otherNs = others.flatMap((o) => o.next.filter((x) => x.kind === 'Namespace').map(ref));
     const hit = otherNs.filter((n) => !s.refs.has(n) || s.deleting.includes(n));
@@ -342,6 +588,11 @@ if (opts.scenario === 'prune-without-allowlist') {
   }
 }
 
-function note(msg) { console.log(`  note  ${msg}`); }
+if (opts.scenario === 'adoption') await import('./upgrade-adoption.mjs').then((m) => m.run({
+  opts, env, prevAll, newAll, N, dropped, allNamespaces, record, pass, fail, check, note, kubectl, user, json, items, jsonDocs, sleep, ref, fmtSet, minus, sameSet,
+  mapSelects, podLabels, workloadSelector, isController, kubectlName, serverState, runDocumented, documentedUpgrade, wantPruned, checkSelectorsMatchKeptPods,
+  ordinals, INSTANCE_LABEL, WORKLOAD_KINDS, KUBE_ENV, spawn, openSync, closeSync, existsSync, readFileSync,
+}));
+
 console.log(`--- ${opts.serverVersion} upgrade ${opts.scenario}: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

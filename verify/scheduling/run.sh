@@ -80,22 +80,13 @@ T_START=$(date +%s)
 # --- binaries (cached by key; only the first run builds) ----------------------------
 "$HERE/install.sh" --k8s "$K8S" --kwok "$KWOK_VERSION"
 APISERVER_DIR=$(bin_dir kube-apiserver "$K8S")
-CTRL_DIR=$(bin_dir kube-controllers "$K8S")
 KWOK_BIN="$(bin_dir kwok "$KWOK_VERSION")/kwok"
 
 # --- workspace, cleanup -------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stepflow-scheduling.XXXXXX")
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
-KCM_PID=""
-SCHED_PID=""
-KWOK_PID=""
 CHECKS_PID=""
-stop_controllers() {
-  stop_pid "$KWOK_PID"; KWOK_PID=""
-  stop_pid "$SCHED_PID"; SCHED_PID=""
-  stop_pid "$KCM_PID"; KCM_PID=""
-}
 cleanup() {
   local rc=$?
   stop_pid "$CHECKS_PID"
@@ -126,52 +117,10 @@ if needs scale; then
 fi
 
 # --- one cluster per scenario ------------------------------------------------------
-# wait_healthz NAME PORT PID LOG: the component's /healthz on 127.0.0.1 answers ok
-wait_healthz() {
-  local name=$1 port=$2 pid=$3 logf=$4
-  for _ in $(seq 1 240); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      { echo "$name exited during startup; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
-      return 1
-    fi
-    [ "$(curl -ks --max-time 2 "https://127.0.0.1:$port/healthz" 2>/dev/null)" = ok ] && return 0
-    sleep 0.5
-  done
-  { echo "$name not healthy after 120s; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
-  return 1
-}
-
-# start_controllers N: kube-controller-manager, kube-scheduler and kwok against
-# the running kube-apiserver ($KUBECONFIG_FILE), logs in $WORK/*-N.log
-start_controllers() {
-  local n=$1 kc=$KUBECONFIG_FILE port
-  port=$(free_port)
-  "$CTRL_DIR/kube-controller-manager" \
-    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
-    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/kcm-certs-$n" \
-    --leader-elect=false --controllers='*' --cluster-name=verify \
-    --root-ca-file="$WORK/pki/ca.crt" --service-account-private-key-file="$WORK/pki/sa.key" \
-    --horizontal-pod-autoscaler-sync-period=5s \
-    > "$WORK/kcm-$n.log" 2>&1 &
-  KCM_PID=$!
-  wait_healthz kube-controller-manager "$port" "$KCM_PID" "$WORK/kcm-$n.log" || return 1
-  port=$(free_port)
-  "$CTRL_DIR/kube-scheduler" \
-    --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
-    --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/sched-certs-$n" \
-    --leader-elect=false \
-    > "$WORK/scheduler-$n.log" 2>&1 &
-  SCHED_PID=$!
-  wait_healthz kube-scheduler "$port" "$SCHED_PID" "$WORK/scheduler-$n.log" || return 1
-  # kwok serves nothing (no --server-address / --node-port): it only talks to the API server
-  "$KWOK_BIN" --kubeconfig="$kc" --config="$HERE/kwok-stages.yaml" \
-    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip=10.200.0.1 --node-lease-duration-seconds=40 \
-    > "$WORK/kwok-$n.log" 2>&1 &
-  KWOK_PID=$!
-  sleep 1
-  kill -0 "$KWOK_PID" 2>/dev/null || { { echo "kwok exited during startup:"; tail -15 "$WORK/kwok-$n.log"; } > "$WORK/start-msg"; return 1; }
-}
+# kube-controller-manager (the HPA syncs every 5 s, default 15 s), kube-scheduler
+# and kwok come from lib.sh (start_controllers, stop_controllers).
+# shellcheck disable=SC2034 # read by start_controllers (lib.sh)
+HPA_SYNC_PERIOD=5s
 
 scenario_n=0
 run_scenario() { # run_scenario NAME MANIFEST...
@@ -181,7 +130,7 @@ run_scenario() { # run_scenario NAME MANIFEST...
   for f in "$@"; do margs+=(--manifest "$f"); done
   log "=== $name"
   if ! start_apiserver "$K8S" "/stepflow-scheduling/$scenario_n" "$WORK/apiserver-$scenario_n.log" ||
-     ! start_controllers "$scenario_n"; then
+     ! start_controllers "$scenario_n" "$K8S" "$KWOK_BIN" "$HERE/kwok-stages.yaml"; then
     cat "$WORK/start-msg" >&2
     record_fail "$name" "cluster starts" "$K8S" "$(cat "$WORK/start-msg")"
     stop_controllers; stop_apiserver; return 0
