@@ -273,7 +273,15 @@ const bWorkloads = B.filter((o) => WORKLOADS.includes(o.kind));
     if (podSpec(w).nodeSelector?.[FACTS.pool.key] !== FACTS.pool.value) problems.push(`${ref(w)}: nodeSelector ${fmt(podSpec(w).nodeSelector)}`);
     if (podSpec(w).priorityClassName !== undefined) problems.push(`${ref(w)}: priorityClassName ${podSpec(w).priorityClassName} (team-b sets none)`);
   }
-  check(`${retrieval ? ref(retrieval) : 'retrieval'}: the team's ServiceAccount (no own one), a kplus pull secret, envFrom a Secret`, problems);
+  const evalSpec = podSpec(evalW);
+  if (evalSpec.serviceAccountName !== FACTS.a.lateWorker.serviceAccount || evalSpec.automountServiceAccountToken !== false) problems.push(`team-eval: serviceAccountName ${evalSpec.serviceAccountName}, automount ${evalSpec.automountServiceAccountToken} (want ${FACTS.a.lateWorker.serviceAccount} by name, no token)`);
+  if (A.some((o) => o.kind === 'ServiceAccount' && o.metadata.labels.component === FACTS.a.lateWorker.name)) problems.push('the kit made a ServiceAccount of its own for team-eval as well');
+  const kitSas = [...A, ...B].filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name);
+  for (const w of [...aWorkloads, ...bWorkloads]) {
+    const sa = podSpec(w).serviceAccountName;
+    if (!kitSas.includes(sa) && !own.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === sa)) problems.push(`${ref(w)}: ServiceAccount ${sa} is in the output neither as the kit's nor as the team's`);
+  }
+  check(`${retrieval ? ref(retrieval) : 'retrieval'} and team-eval: the team's ServiceAccounts (an object, a name; no own one), a kplus pull secret, envFrom a Secret`, problems);
 }
 
 // ---------------------------------------------------- cdk8s-plus interop -----

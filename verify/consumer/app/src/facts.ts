@@ -22,7 +22,7 @@ export const FACTS = {
     labels: { team: 'team-a', 'cost-center': 'cc-4711' },
     annotations: { 'team.example.com/contact': 'ml-a@example.com' },
     worker: { name: 'team-tools', image: 'registry.example.com/team-a/tools:1.4.0', routePrefix: 'tools' },
-    lateWorker: { name: 'team-eval', image: 'registry.example.com/team-a/eval:0.9.2', routePrefix: 'eval', queueName: 'evaluation' },
+    lateWorker: { name: 'team-eval', image: 'registry.example.com/team-a/eval:0.9.2', routePrefix: 'eval', queueName: 'evaluation', serviceAccount: 'team-a-eval-identity' },
   },
   b: {
     prefix: 'team-b-',

@@ -95,10 +95,14 @@ a.addWorker({
   queueName: FACTS.a.lateWorker.queueName,
   command: ['python3', '-m', 'stepflow_kit_worker'],
   priorityClassName: FACTS.priorityClasses.batch.name,
+  // an identity the team's IAM pipeline keeps (here in team-a's file, see below), by name
+  serviceAccount: kplus.ServiceAccount.fromServiceAccountName(refs, 'EvalIdentityRef', FACTS.a.lateWorker.serviceAccount),
 });
 
-// The team's own objects beside the installation: a flow runner that calls the core.
+// The team's own objects beside the installation: the evaluation worker's identity, and a
+// flow runner that calls the core.
 const teamMeta = (name: string) => ({ name, namespace: NAMESPACE, labels: { ...FACTS.ownLabels } });
+new kplus.ServiceAccount(a, 'EvalIdentity', { metadata: teamMeta(FACTS.a.lateWorker.serviceAccount), automountToken: false });
 const runner = new kplus.Deployment(a, 'FlowRunner', {
   metadata: teamMeta(FACTS.runner.name),
   replicas: 1,
