@@ -56,6 +56,7 @@ const own = objects.filter((o) => o.metadata?.labels?.[MANAGED] === FACTS.ownLab
 const ofInstance = (inst: string) => kit.filter((o) => o.metadata.labels[INSTANCE] === inst && o.kind !== 'Namespace');
 const A = ofInstance(FACTS.a.instance);
 const B = ofInstance(FACTS.b.instance);
+const C = ofInstance(FACTS.c.instance);
 const find = (list: Obj[], kind: string | string[], name: string) => list.find((o) => [kind].flat().includes(o.kind) && o.metadata.name === name);
 const workloadOf = (list: Obj[], component: string) => list.find((o) => WORKLOADS.includes(o.kind) && o.metadata.labels.component === component);
 const mainContainer = (w: Obj | undefined) => w?.spec.template.spec.containers[0] ?? {};
@@ -70,7 +71,7 @@ for (const o of objects) {
 }
 check('no object twice in the output', [...dup].filter(([, f]) => f.length > 1).map(([k, f]) => `${k} in ${f.join(', ')}`));
 const nsObjects = objects.filter((o) => o.kind === 'Namespace');
-check('one Namespace for both installations', nsObjects.length === 1 && nsObjects[0].metadata.name === FACTS.namespace ? [] : [`Namespaces: ${nsObjects.map((o) => `${ref(o)} in ${o.file}`).join(', ') || 'none'}`]);
+check('one Namespace for all installations', nsObjects.length === 1 && nsObjects[0].metadata.name === FACTS.namespace ? [] : [`Namespaces: ${nsObjects.map((o) => `${ref(o)} in ${o.file}`).join(', ') || 'none'}`]);
 const CLUSTER_SCOPED = ['Namespace', 'PriorityClass'];
 check('every namespaced object is in the shared namespace', objects.filter((o) => !CLUSTER_SCOPED.includes(o.kind) && o.metadata.namespace !== FACTS.namespace).map(ref));
 check('the platform\'s PriorityClasses, once, in a chart of their own', objects.filter((o) => o.kind === 'PriorityClass' && o.file !== 'platform.yaml').map(ref).concat(
@@ -150,6 +151,34 @@ for (const [list, inst, workers, absent] of [
   check(`${cm ? ref(cm) : inst.instance}: the team's workers registered in the StepFlow config`, problems, `plugins ${Object.keys(config?.plugins ?? {}).join(', ')}`);
 }
 
+// team-c, StepFlow 0.11: the core calls its worker through the worker's own Service
+{
+  const problems: string[] = [];
+  const w = workloadOf(C, FACTS.a.worker.name);
+  const name = `${FACTS.c.prefix}${FACTS.a.worker.name}`;
+  const svc = find(C, 'Service', name);
+  const c = mainContainer(w);
+  const url = `http://${name}.${FACTS.namespace}.svc:${FACTS.c.port}`;
+  if (!w || w.metadata.name !== name) problems.push(`worker ${name} missing`);
+  if (c.image !== FACTS.c.workerImage) problems.push(`image ${c.image}`);
+  if (fmt(c.args) !== fmt(['--host', '0.0.0.0', '--port', String(FACTS.c.port)])) problems.push(`args ${fmt(c.args)}: want the 0.11 listen arguments on port ${FACTS.c.port}`);
+  if (!(c.ports ?? []).some((p: Obj) => p.containerPort === FACTS.c.port)) problems.push(`containerPorts ${fmt(c.ports)}`);
+  if (c.readinessProbe?.httpGet?.path !== '/health') problems.push(`readiness ${fmt(c.readinessProbe)}: want GET /health`);
+  if (envOf(w).has('STEPFLOW_QUEUE_NAME')) problems.push('a 0.13 queue variable in a 0.11 worker');
+  if (!svc) problems.push(`Service ${name} missing`);
+  else {
+    if (svc.spec.selector?.[INSTANCE] !== FACTS.c.instance) problems.push(`Service selector ${fmt(svc.spec.selector)}: no ${INSTANCE}=${FACTS.c.instance}`);
+    if (svc.spec.sessionAffinity !== 'ClientIP') problems.push(`sessionAffinity ${svc.spec.sessionAffinity}`);
+    if (!(svc.spec.ports ?? []).some((p: Obj) => p.port === FACTS.c.port)) problems.push(`Service ports ${fmt(svc.spec.ports)}`);
+  }
+  const config = parseYaml(String(Object.values(configOf(C)?.data ?? {}).find((v) => /plugins:/.test(String(v))) ?? '{}'));
+  const plugin = config?.plugins?.[FACTS.a.worker.routePrefix];
+  if (plugin?.url !== url) problems.push(`core config plugin ${FACTS.a.worker.routePrefix}: ${fmt(plugin)}, want url ${url}`);
+  const otherTools = [...A, ...B].filter((o) => WORKLOADS.includes(o.kind) && o.metadata.labels.component === FACTS.a.worker.name);
+  if (svc && otherTools.some((o) => Object.entries(svc.spec.selector ?? {}).every(([k, v]) => o.spec.template.metadata.labels[k] === v))) problems.push(`Service ${name} selects another installation's ${FACTS.a.worker.name} pods`);
+  check(`team-c (0.11): ${name} on port ${FACTS.c.port}, its Service (ClientIP, own instance), the core's plugin URL`, problems, url);
+}
+
 // ------------------------------------- labels and annotations, never selectors --
 function selectorsOf(o: Obj): [string, Labels][] {
   const out: [string, Labels][] = [];
@@ -176,7 +205,7 @@ function selectorsOf(o: Obj): [string, Labels][] {
   }
   return out;
 }
-for (const [list, inst] of [[A, FACTS.a], [B, FACTS.b]] as const) {
+for (const [list, inst] of [[A, FACTS.a], [B, FACTS.b], [C, { ...FACTS.c, annotations: {} }]] as const) {
   const problems: string[] = [];
   const teamKeys = Object.keys(inst.labels);
   for (const o of list) {
@@ -313,8 +342,8 @@ const bWorkloads = B.filter((o) => WORKLOADS.includes(o.kind));
 {
   const problems: string[] = [];
   const podsOf = (list: Obj[]) => list.filter((o) => WORKLOADS.includes(o.kind)).map((w) => ({ w, labels: w.spec.template.metadata.labels as Labels }));
-  const pods = [...podsOf(A), ...podsOf(B)];
-  for (const o of [...A, ...B]) {
+  const pods = [...podsOf(A), ...podsOf(B), ...podsOf(C)];
+  for (const o of [...A, ...B, ...C]) {
     for (const [where, sel] of selectorsOf(o)) {
       if (Object.keys(sel).length === 0) continue;
       const hits = pods.filter((p) => Object.entries(sel).every(([k, v]) => p.labels[k] === v));
@@ -322,7 +351,7 @@ const bWorkloads = B.filter((o) => WORKLOADS.includes(o.kind));
       if (foreign.length) problems.push(`${ref(o)} ${where} ${fmt(sel)} selects ${foreign.map((p) => ref(p.w)).join(', ')}`);
     }
   }
-  check('isolation in the YAML: no selector of one installation matches the other\'s pod templates', problems);
+  check('isolation in the YAML: no selector of one installation matches another\'s pod templates', problems, `${pods.length} pod templates of 3 installations`);
 }
 
 console.log(`assert: ${failed} failed`);

@@ -34,4 +34,11 @@ export const FACTS = {
     annotations: { 'team.example.com/contact': 'ml-b@example.com' },
     worker: { name: 'retrieval', image: 'registry.example.com/team-b/retrieval:3.0.1', routePrefix: 'retrieval' },
   },
+  c: {
+    prefix: 'team-c-',
+    instance: 'team-c-stepflow',
+    labels: { team: 'team-c', 'cost-center': 'cc-2024' },
+    workerImage: 'registry.example.com/team-c/tools:0.11-legacy',
+    port: 8091,
+  },
 } as const;

@@ -8,7 +8,7 @@
 import * as kplus from 'cdk8s-plus-30';
 import { ApiObject, Chart, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { StepFlowApp, StepFlowChart, StepFlowEnvironment, StepFlowWorker } from '@stepflow/deploy-kit';
+import { StepFlowApp, StepFlowChart, StepFlowEnvironment, StepFlowGeneration, StepFlowWorker } from '@stepflow/deploy-kit';
 import { FACTS } from './facts';
 
 const args = process.argv.slice(2);
@@ -187,6 +187,28 @@ const retrieval: StepFlowWorker = b.addWorker({
   env: { RETRIEVAL_TOP_K: '8' },
 });
 void retrieval;
+
+// ---------------------------------------------------------------- team C --------
+// Still on StepFlow 0.11 (the core calls its workers over HTTP, through their Services), in
+// the same namespace, with a worker named like team-a's and team-b's.
+new StepFlowChart(app, 'team-c', {
+  environment: platform,
+  namePrefix: FACTS.c.prefix,
+  generation: StepFlowGeneration.HTTP_PUSH,
+  imageTag: '0.11.0',
+  createNamespace: false,
+  ingress: false,
+  pythonSdk: false,
+  inference: false,
+  labels: FACTS.c.labels,
+  workers: [{
+    name: FACTS.a.worker.name,
+    image: FACTS.c.workerImage,
+    routePrefix: FACTS.a.worker.routePrefix,
+    command: ['python3', '-m', 'team_tools.server'],
+    port: FACTS.c.port,
+  }],
+});
 
 // The platform labels every object it manages itself, those cdk8s-plus generates for
 // `connections.allowTo` included; the kit's own objects say they are the kit's.
