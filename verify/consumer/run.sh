@@ -25,9 +25,9 @@ usage() {
   cat <<EOF
 Usage: verify/consumer/run.sh [--outdir DIR] [--keep]
 
-  --outdir DIR  write the synthesized manifests into DIR (created if missing; the
-                .yaml files the app writes there are replaced). Default: a temp
-                directory, removed at the end
+  --outdir DIR  write the synthesized manifests into DIR (created if missing; an
+                existing DIR must be empty). Default: a temp directory, removed at
+                the end
   --keep        keep the consumer project (its path is printed)
   -h, --help    show this help
 
@@ -59,7 +59,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-for tool in node npm tar; do
+if [ -n "$OUTDIR" ] && [ -e "$OUTDIR" ] && { [ ! -d "$OUTDIR" ] || [ -n "$(ls -A "$OUTDIR")" ]; }; then
+  echo "run.sh: --outdir $OUTDIR exists and is not an empty directory" >&2
+  usage >&2
+  exit 2
+fi
+for tool in node npm; do
   command -v "$tool" >/dev/null || { echo "run.sh: '$tool' not found on PATH" >&2; exit 2; }
 done
 
@@ -164,7 +169,6 @@ pass "compile: tsc -p . (strict, skipLibCheck off) on the app against the packag
 OUT=${OUTDIR:-$WORK/out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-rm -f "$OUT"/*.yaml
 phase synth "$WORK/synth.log" node lib/main.js --outdir "$OUT"
 sed 's/^/  /' "$WORK/synth.log"
 pass "synth: $(cd "$OUT" && echo *.yaml) in $OUT"
