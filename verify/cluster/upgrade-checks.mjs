@@ -245,10 +245,13 @@ for (const [p, n] of pairs) if (!n) fail('every previous environment has a new m
 const env = pairs.filter(([, n]) => n).map(([p, n]) => {
   const prev = manifest(p);
   const next = manifest(n);
-  const inst = new Set(next.map((o) => o.metadata.labels?.[INSTANCE_LABEL]));
-  const prevInst = new Set(prev.map((o) => o.metadata.labels?.[INSTANCE_LABEL]));
+  // the installation's instance label; objects without one (the Namespace, which
+  // installations may share) are applied by a command of their own
+  const inst = new Set(next.map((o) => o.metadata.labels?.[INSTANCE_LABEL]).filter(Boolean));
+  const prevInst = new Set(prev.map((o) => o.metadata.labels?.[INSTANCE_LABEL]).filter(Boolean));
   return {
     name: basename(n), prevFile: p, newFile: n, prev, next, instance: [...inst][0], instances: inst, prevInstance: [...prevInst][0],
+    shared: next.filter((o) => !o.metadata.labels?.[INSTANCE_LABEL]),
     namespaces: new Set([...prev, ...next].map((o) => (o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace)).filter(Boolean)),
     once: STEPS.once?.[basename(n)] ?? [],
   };
@@ -324,9 +327,17 @@ function onceDeletesDryRun() {
 }
 
 const selectorOf = (e) => `${MANAGED_BY_LABEL}=${opts.managedBy},${INSTANCE_LABEL}=${e.instance}`;
+const sharedSelector = `${MANAGED_BY_LABEL}=${opts.managedBy},!${INSTANCE_LABEL}`;
 const pruneArgs = (e, file) => ['apply', '--prune', '-l', selectorOf(e), ...ALLOWLIST.map((k) => `--prune-allowlist=${k}`), '-f', file];
 // The documented upgrade command for one environment; `want` = what it must prune.
+// `-l` also filters what is applied: the objects without the instance label (the
+// shared Namespace) are applied first by a command of their own, never pruned.
 function documentedUpgrade(e, { label, file = e.newFile, want = new Set() }) {
+  if (e.shared.length) {
+    const r0 = user(['apply', '-l', sharedSelector, '-f', file]);
+    const applied = (r0.stdout.match(/^\S+ (created|configured|unchanged)$/gm) ?? []).length;
+    check(r0.code === 0 && !r0.stderr && applied === e.shared.length, `documented command for the shared objects succeeds (${label})`, file, `${sharedSelector}: ${e.shared.map(ref).join(', ')}`, `exit ${r0.code}, ${applied} of ${e.shared.length} applied\n${shortErrors(r0.stderr)}`);
+  }
   const r = user(pruneArgs(e, file));
   const pruned = new Set([...r.stdout.matchAll(/^(\S+)\s+pruned$/gm)].map((m) => m[1]));
   check(r.code === 0 && !r.stderr, `documented upgrade command succeeds (${label})`, file, selectorOf(e), `exit ${r.code}\n${shortErrors(r.stderr)}`);
@@ -441,8 +452,9 @@ if (opts.scenario === 'documented') {
   // The documented selector and allowlist must cover the new output: `-l`
   // also filters what is applied, and a kind missing from the allowlist is never pruned.
   for (const e of env) {
-    const unlabelled = e.next.filter((o) => o.metadata.labels?.[MANAGED_BY_LABEL] !== opts.managedBy || o.metadata.labels?.[INSTANCE_LABEL] !== e.instance);
-    check(e.instances.size === 1 && unlabelled.length === 0, 'every new object carries the selector labels', e.name, `${MANAGED_BY_LABEL}=${opts.managedBy}, ${INSTANCE_LABEL}=${e.instance}`,
+    const unlabelled = e.next.filter((o) => o.metadata.labels?.[MANAGED_BY_LABEL] !== opts.managedBy || (o.metadata.labels?.[INSTANCE_LABEL] !== e.instance && o.kind !== 'Namespace'));
+    check(e.instances.size === 1 && unlabelled.length === 0, 'every new object carries the selector labels (a Namespace may go without the instance label)', e.name,
+      `${MANAGED_BY_LABEL}=${opts.managedBy}, ${INSTANCE_LABEL}=${e.instance}${e.shared.length ? `; without ${INSTANCE_LABEL}, applied by a command of their own: ${e.shared.map(ref).join(', ')}` : ''}`,
       `instances ${[...e.instances].join(', ')}; without the labels (kubectl apply -l would silently skip them): ${unlabelled.map(ref).join(', ')}`);
   }
   const gvk = (o) => `${o.apiVersion.includes('/') ? o.apiVersion : `core/${o.apiVersion}`}/${o.kind}`;
