@@ -294,28 +294,52 @@ function annotate(scope: IConstruct, annotations: Record<string, string>): void 
   }
 }
 
+/** A duplicate object: the first of its kind, namespace and name, and one more. */
+interface Duplicate {
+  readonly key: string;
+  readonly first: ApiObject;
+  readonly again: ApiObject;
+}
+
+/**
+ * One validation round's index of the App's duplicate objects: computed by the first chart
+ * that validates and reused by the others; a chart validating again starts a new round
+ * (so a chart changed between two synths is indexed anew).
+ */
+const DUPLICATE_ROUNDS = new WeakMap<IConstruct, { readonly duplicates: Duplicate[]; readonly validated: Set<Chart> }>();
+
+function duplicatesOf(chart: Chart): Duplicate[] {
+  const root = chart.node.root;
+  let round = DUPLICATE_ROUNDS.get(root);
+  if (!round || round.validated.has(chart)) {
+    const seen = new Map<string, ApiObject>();
+    const duplicates: Duplicate[] = [];
+    for (const o of root.node.findAll()) {
+      if (!ApiObject.isApiObject(o)) continue;
+      const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : 'core';
+      const key = `${o.kind}.${group} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.name}`;
+      const first = seen.get(key);
+      if (first) duplicates.push({ key, first, again: o });
+      else seen.set(key, o);
+    }
+    round = { duplicates, validated: new Set() };
+    DUPLICATE_ROUNDS.set(root, round);
+  }
+  round.validated.add(chart);
+  return round.duplicates;
+}
+
 /**
  * Two objects of one kind, namespace and name in one App: the second would overwrite the
  * first when applied. Reported by the chart that holds the later one.
  */
 function duplicateObjects(chart: Chart, namePrefix: string): string[] {
-  const seen = new Map<string, ApiObject>();
-  const errors: string[] = [];
-  for (const o of chart.node.root.node.findAll()) {
-    if (!ApiObject.isApiObject(o)) continue;
-    const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : 'core';
-    const key = `${o.kind}.${group} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.name}`;
-    const first = seen.get(key);
-    if (!first) {
-      seen.set(key, o);
-    } else if (Chart.of(o) === chart) {
-      // The prop to change: the Namespace's creation, a name within this chart, or the installation's prefix.
-      const [prop, value] = o.kind === 'Namespace' ? ['createNamespace', true] : Chart.of(first) === chart ? ['name', o.name] : ['namePrefix', namePrefix];
-      errors.push(`prop '${prop}' is ${JSON.stringify(value)}: ${key} is emitted twice, by ${first.node.path} and ${o.node.path}; `
-        + 'two installations in one namespace need different namePrefix values and createNamespace: false on all but one, and a worker needs a name of its own');
-    }
-  }
-  return errors;
+  return duplicatesOf(chart).filter((d) => Chart.of(d.again) === chart).map(({ key, first, again }) => {
+    // The prop to change: the Namespace's creation, a name within this chart, or the installation's prefix.
+    const [prop, value] = again.kind === 'Namespace' ? ['createNamespace', true] : Chart.of(first) === chart ? ['name', again.name] : ['namePrefix', namePrefix];
+    return `prop '${prop}' is ${JSON.stringify(value)}: ${key} is emitted twice, by ${first.node.path} and ${again.node.path}; `
+      + 'two installations in one namespace need different namePrefix values and createNamespace: false on all but one, and a worker needs a name of its own';
+  });
 }
 
 /** The preset's settings; a value that is no preset is reported, and DEV renders the rest so every other error shows too. */

@@ -150,6 +150,14 @@ describe('installations stay apart', () => {
     }
   });
 
+  test('a chart added after a first synth is checked against the objects that exist then', () => {
+    const app = Testing.app();
+    const a = new StepFlowChart(app, 'a', DEV_PROPS);
+    expect(() => Testing.synth(a)).not.toThrow();
+    new StepFlowChart(app, 'b', { ...DEV_PROPS, createNamespace: false });
+    expect(() => app.synth()).toThrow(/\[b\] prop 'namePrefix' is "dev-": StatefulSet.apps stepflow-dev\/dev-stepflow-core is emitted twice/);
+  });
+
   test('the same namespace twice with one Namespace each, or one prefix twice, is rejected at synth', () => {
     const bothNamespaces = twoInOneNamespace({ namePrefix: 'staging-' });
     expect(() => bothNamespaces.app.synth()).toThrow(/\[b\] prop 'createNamespace' is true: Namespace.core stepflow-dev is emitted twice, by a\/Namespace\/Resource and b\/Namespace\/Resource; .*createNamespace: false/);
