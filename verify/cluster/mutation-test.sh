@@ -8,12 +8,14 @@
 # `expect`. The unmutated output, written back the same way, must pass. A case whose
 # selector or path matches nothing in the output fails.
 #
-# usage: mutation-test.sh [--fast] [--versions v1.X.Y[,v1.X.Y...]] [--generation 0.11|0.13|both]
+# usage: mutation-test.sh [--fast] [--versions v1.X.Y[,v1.X.Y...]] [--generation 0.11|0.13|shared|both|all]
 #                         [--case NAME]... [--keep] [--list] [--dry-run]
 #   --fast        the cases marked `fast` in mutations.json, on the first version of
 #                 versions.env only (unless --versions is given): a few minutes
 #   --versions    kube-apiserver versions (default: all of versions.env)
-#   --generation  which synthesized generation(s) to mutate (default: both)
+#   --generation  which synthesized output(s) to mutate (default: all): a generation,
+#                 both generations, or `shared` (two production installations in one
+#                 namespace, mutation-shared.mjs; its cases break their isolation)
 #   --case        only the named case(s) (repeatable)
 #   --keep        keep the work directory (manifests, mutated copies, run.sh logs)
 #   --list        list the cases and exit
@@ -34,7 +36,7 @@ version_list='^v1\.[0-9]+\.[0-9]+(,v1\.[0-9]+\.[0-9]+)*$'
 
 fast=0
 versions=
-generations="0.11 0.13"
+generations="0.11 0.13 shared"
 keep=0
 list=0
 dry_run=0
@@ -45,7 +47,7 @@ while [[ $# -gt 0 ]]; do
     --versions) [[ $# -ge 2 && $2 =~ $version_list ]] || usage; versions=${2//,/ }; shift 2 ;;
     --generation)
       [[ $# -ge 2 ]] || usage
-      case $2 in 0.11|0.13) generations=$2 ;; both) generations="0.11 0.13" ;; *) usage ;; esac
+      case $2 in 0.11|0.13|shared) generations=$2 ;; both) generations="0.11 0.13" ;; all) generations="0.11 0.13 shared" ;; *) usage ;; esac
       shift 2 ;;
     --case) [[ $# -ge 2 && -n $2 ]] || usage; cases+=("$2"); shift 2 ;;
     --keep) keep=1; shift ;;
@@ -88,7 +90,8 @@ if [[ ! -f lib/main.js ]]; then
   npx --no-install tsc -p . || { echo "mutation-test.sh: compiling failed (run npm ci first?)"; echo "0 passed, 1 failed"; exit 1; }
 fi
 for g in $generations; do
-  if ! "$node" lib/main.js --generation "$g" --outdir "$work/gen-$g" >"$work/synth-$g.log" 2>&1; then
+  if [[ $g == shared ]]; then synth=("$here/mutation-shared.mjs"); else synth=(lib/main.js --generation "$g" --outdir); fi
+  if ! "$node" "${synth[@]}" "$work/gen-$g" >"$work/synth-$g.log" 2>&1; then
     cat "$work/synth-$g.log"
     echo "mutation-test.sh: synthesizing generation $g failed"
     echo "0 passed, 1 failed"
