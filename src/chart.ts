@@ -3,6 +3,7 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
 import { DEFAULT_GENERATION } from './contract';
 import { IComponentServer } from './components/common';
+import { StepFlowComponent } from './components/component';
 import { StepFlowCore, StepFlowCoreProps } from './components/core';
 import { StepFlowInference, StepFlowInferenceProps } from './components/inference';
 import { StepFlowPythonSdk, StepFlowPythonSdkProps } from './components/python-sdk';
@@ -244,7 +245,6 @@ export class StepFlowChart extends Chart {
     }
     this.addComponentServer(worker);
     this.allowTraffic(worker, props);
-    this.settle();
     return worker;
   }
 
@@ -259,7 +259,7 @@ export class StepFlowChart extends Chart {
   }
 
   /** The component's extra traffic (its `networkAccess`) and its telemetry collector. */
-  private allowTraffic(component: StepFlowCore | StepFlowComponentServerLike, block: ChartComponentOverrides): void {
+  private allowTraffic(component: StepFlowComponent, block: ChartComponentOverrides): void {
     if (block.networkAccess) this.networkPolicies.allow(component, block.networkAccess);
     const collector = component.telemetryEgress;
     if (collector) this.networkPolicies.allow(component, { egress: [collector] });
@@ -279,10 +279,6 @@ export class StepFlowChart extends Chart {
     annotate(this, this.chartAnnotations);
   }
 }
-
-/** What `allowTraffic` needs of a component server. */
-type StepFlowComponentServerLike = StepFlowPythonSdk | StepFlowInference | StepFlowWorker;
-
 
 /** Add the annotations every object of the scope lacks (an object's own win). */
 function annotate(scope: IConstruct, annotations: Record<string, string>): void {
