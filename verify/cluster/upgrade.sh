@@ -8,7 +8,7 @@
 #   readme-apply             plain `kubectl apply -f NEW`: what it leaves behind or
 #                            breaks (a Service beside or without its workload), and
 #                            that the one-time steps delete every object it rejects
-#   documented               the documented upgrade (README "Upgrade") with stand-ins
+#   documented               the documented upgrade (README "Upgrading", docs/upgrading.md) with stand-ins
 #                            for what the controllers made: exactly the new output
 #                            remains, claims and pods are never deleted, every new
 #                            selector selects the kept pods of its own workload and
@@ -41,7 +41,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-# The documented upgrade command's selector and allowlist (README "Upgrade"):
+# The documented upgrade command's selector and allowlist (README "Upgrading"):
 # every kind the kit emits EXCEPT Namespace (pruning one would delete another
 # environment's namespace and all in it) and PersistentVolumeClaim (state).
 MANAGED_BY=stepflow-kit

@@ -13,8 +13,8 @@
 //         python-sdk image's reconnect loop serving the team's StepflowServer)
 //   0.11  python3 -m team_tools (the module's own HTTP entry point; StepFlowWorker adds
 //         --host 0.0.0.0 --port 8081)
-// verify/stepflow/run.sh runs both files with the real StepFlow programs (README, "A team's
-// own worker").
+// verify/stepflow/run.sh runs both files with the real StepFlow programs (docs/library.md,
+// "A team's own workers, Secrets and pod settings").
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
