@@ -1,5 +1,6 @@
 // The app `cdk8s synth` runs (compiled to lib/main.js, see cdk8s.yaml): this repository's
-// installations from charts/, one file per chart in dist/.
+// installations from charts/, one file per chart in dist/ and one Helm chart per chart in
+// dist/helm/<chart>/ (the same objects but the Namespace).
 //
 //   node lib/main.js [--outdir DIR] [--generation 0.11|0.13]
 //
@@ -12,7 +13,7 @@ import { DEFAULT_GENERATION } from './src/contract';
 
 /** The app with both installations of one generation. */
 export function buildApp(outdir = process.env.CDK8S_OUTDIR ?? 'dist', generation = DEFAULT_GENERATION): StepFlowApp {
-  const app = new StepFlowApp({ outdir });
+  const app = new StepFlowApp({ outdir, helmCharts: {} });
   new StepFlowChart(app, 'dev', { ...DEV, generation });
   new StepFlowChart(app, 'prod', prod(generation));
   return app;

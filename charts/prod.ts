@@ -1,5 +1,11 @@
 // This repository's production installation (dist/prod.yaml). The registry, the host and
 // the auth service are placeholders: edit them for your cluster.
+//
+// Images are pulled by tag here: registry.example.com is a placeholder no build has pushed
+// to, so there is no digest to pin. Once `scripts/build.sh all --registry <yours> --push`
+// has written images.lock.json, pin every image by digest with
+//   imageLock: ImageLock.fromFile('images.lock.json'),
+// (an image missing from the lock then fails the synth). See docs/deploying.md, "Releasing".
 import { IngressAuthentication, StepFlowChartProps, StepFlowEnvironment, StepFlowGeneration } from '../src';
 import { CONTRACT } from '../src/contract';
 

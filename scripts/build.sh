@@ -5,6 +5,7 @@
 set -euo pipefail
 
 PROG="build.sh"
+readonly EXIT_LOCK=5 # pushed, but the digest could not be recorded
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/common.sh"
 
@@ -21,7 +22,12 @@ Options:
                         e.g. 0.13.0)
   --dev                 build the "dev" target (shell and debugging tools); appends
                         -dev to the tag
-  --push                push the image to the registry
+  --push                push the image to the registry, and record the digest the
+                        registry serves for it in the lock file (BuildKit's metadata,
+                        buildctl --metadata-file)
+  --lock FILE           the lock file --push records digests in (default:
+                        images.lock.json in the repository); a chart given it pulls
+                        every image by digest (ImageLock.fromFile)
   --registry REG        registry to tag (and push) for (default: $REGISTRY, else
                         localhost:5000)
   --platform P[,P...]   target platform(s): linux/amd64, linux/arm64 (default:
@@ -56,7 +62,8 @@ Environment:
   STEPFLOW_IMAGE_SOURCE org.opencontainers.image.source (default: the Containerfile's)
 
 Exit status: 0 built, 2 usage error, 3 buildctl missing, 4 BuildKit daemon not
-reachable, otherwise the status of the failing buildctl.
+reachable, 5 pushed, but no digest could be recorded in the lock file, otherwise
+the status of the failing buildctl.
 USAGE
 }
 
@@ -79,6 +86,7 @@ cache_registry=0
 context=""
 generation=""
 dry_run=0
+lock=""
 extra_args=()
 
 # need_value OPTION "$@" : the option's value must exist and not be another option.
@@ -94,12 +102,12 @@ while [ "$#" -gt 0 ]; do
             usage
             exit 0
             ;;
-        --tag | --registry | --platform | --cache-dir | --context | --generation | --build-arg)
+        --tag | --registry | --platform | --cache-dir | --context | --generation | --build-arg | --lock)
             need_value "$@"
             opt="$1" value="$2"
             shift 2
             ;;
-        --tag=* | --registry=* | --platform=* | --cache-dir=* | --context=* | --generation=* | --build-arg=*)
+        --tag=* | --registry=* | --platform=* | --cache-dir=* | --context=* | --generation=* | --build-arg=* | --lock=*)
             opt="${1%%=*}" value="${1#*=}"
             [ -n "${value}" ] || usage_error "option ${opt} needs a value"
             shift
@@ -124,6 +132,7 @@ while [ "$#" -gt 0 ]; do
         --cache-dir) cache_dir="${value}" ;;
         --context) context="${value}" ;;
         --generation) generation="${value}" ;;
+        --lock) lock="${value}" ;;
         --build-arg)
             case "${value}" in
                 [A-Za-z_]*=*) extra_args+=("${value}") ;;
@@ -178,6 +187,13 @@ if [ "${cache_registry}" = 1 ] && [ -n "${cache_dir}" ]; then
     usage_error "--cache-dir and --cache-registry exclude each other"
 fi
 cache_dir="${cache_dir:-${STEPFLOW_KIT_CACHE:-${HOME}/.cache/stepflow-kit}/buildkit}"
+if [ -n "${lock}" ] && [ "${push}" = 0 ]; then
+    usage_error "--lock records the digests of pushed images: add --push"
+fi
+lock="${lock:-${KIT_ROOT}/images.lock.json}"
+[ -d "$(dirname "${lock}")" ] || usage_error "--lock: no such directory: $(dirname "${lock}")"
+# BuildKit's metadata of each pushed image (buildctl --metadata-file), one file per image.
+metadata_dir="${STEPFLOW_KIT_CACHE:-${HOME}/.cache/stepflow-kit}/build-metadata"
 if [ -n "${context}" ]; then
     [ -d "${context}" ] || usage_error "--context: no such directory: ${context}"
     context="$(cd "${context}" && pwd)"
@@ -281,6 +297,7 @@ build_command() {
     local push_value="false"
     [ "${push}" = 0 ] || push_value="true"
     CMD+=(--output "type=image,name=${registry}/${image}:${tag},push=${push_value}")
+    [ "${push}" = 0 ] || CMD+=(--metadata-file "${metadata_dir}/${image}.json")
     if [ "${cache_registry}" = 1 ]; then
         CMD+=(--export-cache "type=registry,ref=${registry}/${image}:buildcache,mode=max")
         [ "${no_cache}" = 1 ] || CMD+=(--import-cache "type=registry,ref=${registry}/${image}:buildcache")
@@ -320,8 +337,42 @@ check_buildkit() {
     fi
 }
 
+# --- the lock: the digest the registry serves for each pushed tag --------------------
+# record_digest REFERENCE METADATA_FILE : read BuildKit's containerimage.digest and set
+# images[REFERENCE] in the lock (lockVersion 1, keys sorted, written atomically).
+record_digest() {
+    # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
+    node -e '
+        const fs = require("fs");
+        const [lockFile, reference, metadataFile, platforms] = process.argv.slice(1);
+        const fail = (m) => { process.stderr.write(m + "\n"); process.exit(1); };
+        let metadata;
+        try { metadata = JSON.parse(fs.readFileSync(metadataFile, "utf8")); }
+        catch (e) { fail(`no BuildKit metadata for ${reference} in ${metadataFile}: ${e.message}`); }
+        const digest = metadata["containerimage.digest"];
+        if (typeof digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
+            fail(`BuildKit reported no image digest for ${reference} (containerimage.digest is ${JSON.stringify(digest)} in ${metadataFile})`);
+        }
+        let lock = { lockVersion: 1, images: {} };
+        if (fs.existsSync(lockFile)) {
+            try { lock = JSON.parse(fs.readFileSync(lockFile, "utf8")); }
+            catch (e) { fail(`${lockFile} is not a lock file (${e.message}); move it away or choose another with --lock`); }
+            if (lock.lockVersion !== 1 || typeof lock.images !== "object" || lock.images === null) {
+                fail(`${lockFile} is not a lock file of lockVersion 1; move it away or choose another with --lock`);
+            }
+        }
+        lock.images[reference] = { digest, platforms: platforms.split(",") };
+        const images = Object.fromEntries(Object.keys(lock.images).sort().map((k) => [k, lock.images[k]]));
+        const tmp = `${lockFile}.tmp-${process.pid}`;
+        fs.writeFileSync(tmp, JSON.stringify({ lockVersion: 1, images }, null, 2) + "\n");
+        fs.renameSync(tmp, lockFile);
+        process.stdout.write(digest + "\n");
+    ' "${lock}" "$1" "$2" "${platforms}"
+}
+
 if [ "${dry_run}" = 0 ]; then
     check_buildkit
+    [ "${push}" = 0 ] || mkdir -p "${metadata_dir}"
 fi
 
 for c in "${components[@]}"; do
@@ -330,10 +381,19 @@ for c in "${components[@]}"; do
         shell_quote "${CMD[@]}"
     else
         info "building ${c}: $(shell_quote "${CMD[@]}")"
+        image="$(contract "components.${c}.image")"
+        rm -f "${metadata_dir}/${image}.json"
         "${CMD[@]}" || {
             status=$?
             err "buildctl failed for ${c} (exit ${status})"
             exit "${status}"
         }
+        if [ "${push}" = 1 ]; then
+            reference="${registry}/${image}:${tag}"
+            digest="$(record_digest "${reference}" "${metadata_dir}/${image}.json")" ||
+                die "${EXIT_LOCK}" "${reference} was pushed, but its digest is not in ${lock}" \
+                    "the lock keeps its previous entries; build and push again"
+            info "pushed ${reference}: ${digest} (recorded in ${lock})"
+        fi
     fi
 done

@@ -19,6 +19,7 @@ REGISTRY_IMAGE="${STEPFLOW_REGISTRY_IMAGE:-docker.io/library/registry:2.8.3}"
 # The synthesized dev manifest (overridable for tests).
 DEV_MANIFEST="${STEPFLOW_DEV_MANIFEST:-${KIT_ROOT}/dist/dev.yaml}"
 BUILD_CACHE_DIR="${STEPFLOW_KIT_CACHE:-${HOME}/.cache/stepflow-kit}/buildkit"
+DEV_LOCK="${STEPFLOW_KIT_CACHE:-${HOME}/.cache/stepflow-kit}/dev-images.lock.json"
 
 usage() {
     cat <<'USAGE'
@@ -33,7 +34,9 @@ Commands:
   status                     VM state and architecture, services, registry, k3s node
   build <component|all> [build.sh options]
                              build with the VM's BuildKit and push to the VM's
-                             registry (see scripts/build.sh --help)
+                             registry (see scripts/build.sh --help); the digests go
+                             to ~/.cache/stepflow-kit/dev-images.lock.json unless
+                             --lock is given
   run <component> [--tag T] [--dev] [--detach]
                              run an image in the VM with the manifests' security
                              settings (read-only root, non-root UID, no capabilities,
@@ -258,11 +261,12 @@ cmd_status() {
 
 cmd_build() {
     [ "$#" -gt 0 ] || usage_error "build needs a component (${CONTRACT_COMPONENTS[*]} or all)"
-    local arg add_push=1 add_tag=1 dry=0
+    local arg add_push=1 add_tag=1 add_lock=1 dry=0
     for arg in "$@"; do
         case "${arg}" in
             --push) add_push=0 ;;
             --tag | --tag=*) add_tag=0 ;;
+            --lock | --lock=*) add_lock=0 ;;
             --dry-run) dry=1 ;;
             -h | --help) exec "${KIT_ROOT}/scripts/build.sh" --help ;;
         esac
@@ -277,6 +281,11 @@ cmd_build() {
     # dev manifests use (contract images.devTag) unless one is given.
     [ "${add_push}" = 0 ] || extra+=(--push)
     [ "${add_tag}" = 0 ] || extra+=(--tag "$(contract images.devTag)")
+    # The digests of dev pushes stay out of the repository's images.lock.json (a release's).
+    if [ "${add_lock}" = 1 ]; then
+        mkdir -p "$(dirname "${DEV_LOCK}")"
+        extra+=(--lock "${DEV_LOCK}")
+    fi
     BUILDKIT_HOST="${BUILDKIT_HOST:-$(buildkit_host)}" \
         exec "${KIT_ROOT}/scripts/build.sh" "$@" ${extra[@]+"${extra[@]}"}
 }

@@ -19,9 +19,10 @@ import { TelemetryOptions } from './config/telemetry';
 import { EnvironmentSettings, Removable } from './environments';
 import { mergeOptions } from './internal/merge';
 import { ClusterNetworks, NetworkAccess } from './platform/network-access';
+import { ImageLock } from './release/image-lock';
 
 /** Props the chart sets itself on every component; not overridable per component. */
-type Placed = 'namespace' | 'namePrefix' | 'environmentName' | 'generation' | 'requirePinnedImage' | 'core' | 'requireDurableState';
+type Placed = 'namespace' | 'namePrefix' | 'environmentName' | 'generation' | 'requirePinnedImage' | 'imageLock' | 'core' | 'requireDurableState';
 
 /** What every per-component override adds to the component's own props. */
 export interface ChartComponentOverrides {
@@ -82,6 +83,13 @@ export interface StepFlowChartProps extends PodSettings {
   readonly imageTag?: string;
   /** @default - the preset's pull policy */
   readonly imagePullPolicy?: ImagePullPolicy;
+  /**
+   * The digests of a release's images (`scripts/build.sh --push` writes them to
+   * `images.lock.json`): every image of the chart, a team's workers' included, is pulled by
+   * digest (`registry/name@sha256:…`), and an image the lock lacks is a synth error.
+   * @default - images by tag
+   */
+  readonly imageLock?: ImageLock;
   /** @default StepFlowGeneration.GRPC_PULL - StepFlow's current release */
   readonly generation?: StepFlowGeneration;
   /**
@@ -170,6 +178,7 @@ export class StepFlowChart extends Chart {
       imagePullPolicy: props.imagePullPolicy ?? env.imagePullPolicy,
       logLevel: props.logLevel ?? env.logLevel,
       requirePinnedImage: env.production,
+      imageLock: props.imageLock,
     };
     const blocks = componentBlocks(env, props, generation);
     validateChoices(v, env, props, shared, blocks.inference);

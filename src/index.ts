@@ -18,5 +18,7 @@ export * from './platform/network-access';
 export * from './config/telemetry';
 export * from './config/stepflow-config';
 export * from './config/state-store';
+export * from './release/image-lock';
+export * from './release/helm';
 export * from './chart';
 export * from './app';

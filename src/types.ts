@@ -2,6 +2,7 @@ import * as kplus from 'cdk8s-plus-30';
 import * as k8s from '../imports/k8s';
 import { TelemetryOptions } from './config/telemetry';
 import { IngressAuthentication } from './platform/ingress-auth';
+import { ImageLock } from './release/image-lock';
 
 /**
  * Public option types shared by the component constructs. Units live in the names of
@@ -292,6 +293,13 @@ export interface StepFlowComponentProps extends PodSettings {
    * @default false
    */
   readonly requirePinnedImage?: boolean;
+  /**
+   * Pull the image by the digest this lock records for its tagged reference
+   * (`registry/name@sha256:…`); an image the lock lacks is a synth error. `scripts/build.sh
+   * --push` writes the lock (`ImageLock.fromFile('images.lock.json')`).
+   * @default - by tag
+   */
+  readonly imageLock?: ImageLock;
   /**
    * Replicas when no autoscaler owns the workload.
    * @default 1

@@ -10,28 +10,37 @@ import { DEV_PROPS, PROD_PROPS } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
 
+/** Every file under dir (relative paths, sorted) and its bytes. */
+function filesUnder(dir: string): Record<string, Buffer> {
+  const walk = (d: string): string[] => fs.readdirSync(path.join(dir, d), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+  return Object.fromEntries(walk('').sort().map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+}
+
 function synthTo(dir: string): Record<string, Buffer> {
   buildApp(dir).synth();
-  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+  return filesUnder(dir);
 }
 
 describe('dist/', () => {
   const a = synthTo(fs.mkdtempSync(path.join(os.tmpdir(), 'synth-a-')));
   const b = synthTo(fs.mkdtempSync(path.join(os.tmpdir(), 'synth-b-')));
 
-  test('one file per environment', () => {
-    expect(Object.keys(a)).toEqual(['dev.yaml', 'prod.yaml']);
+  test('one file per environment at the top (what `kubectl apply -f dist/` reads), a Helm chart per environment below helm/', () => {
+    expect(Object.keys(a).filter((f) => !f.includes(path.sep))).toEqual(['dev.yaml', 'prod.yaml']);
+    expect([...new Set(Object.keys(a).filter((f) => f.includes(path.sep)).map((f) => f.split(path.sep).slice(0, 2).join('/')))]).toEqual(['helm/dev', 'helm/prod']);
   });
 
   test('two synths give identical bytes', () => {
-    for (const f of Object.keys(a)) expect(a[f].equals(b[f])).toBe(true);
+    expect(Object.keys(b)).toEqual(Object.keys(a));
+    for (const f of Object.keys(a)) expect([f, a[f].equals(b[f])]).toEqual([f, true]);
   });
 
   test('the committed dist/ is what a fresh synth gives (run `npm run synth` and commit)', () => {
-    const committed = fs.readdirSync(path.join(ROOT, 'dist')).sort();
-    expect(committed).toEqual(Object.keys(a));
-    for (const f of committed) {
-      expect(fs.readFileSync(path.join(ROOT, 'dist', f), 'utf8')).toBe(a[f].toString('utf8'));
+    const committed = filesUnder(path.join(ROOT, 'dist'));
+    expect(Object.keys(committed)).toEqual(Object.keys(a));
+    for (const f of Object.keys(committed)) {
+      expect([f, committed[f].toString('utf8')]).toEqual([f, a[f].toString('utf8')]);
     }
   });
 

@@ -106,7 +106,7 @@ export class StepFlowWorker extends StepFlowComponentServer {
       probes: props?.probes,
     }, props, DEFAULT_RESOURCES, DEFAULT_PROBE_TIMINGS, 30);
     this.routePrefix = props.routePrefix;
-    const version = props.version ?? workerVersion(this.common.image);
+    const version = props.version ?? workerVersion(typeof props.image === 'string' ? props.image : this.common.image);
     this.validateOwn(props, version);
     this.deployment = this.buildScratchDeployment(version, props);
   }

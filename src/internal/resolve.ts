@@ -6,6 +6,7 @@ import { plain, podSettingsOf, validateEnv, validatePodSettings } from './pod-se
 import { Placement } from './metadata';
 import { validateResources, validateScaling } from './scaling';
 import { IMAGE_REFERENCE, IMAGE_REGISTRY, IMAGE_TAG, PropValidator } from './validation';
+import { ImageLock } from '../release/image-lock';
 
 /** The props every component takes, resolved against their defaults. */
 export interface ResolvedCommon {
@@ -51,7 +52,10 @@ export function imageTagOf(image: string): string | undefined {
  */
 export function resolveCommon(v: PropValidator, imageRepository: string | undefined, props: StepFlowComponentProps, defaultResources: ComputeResources): ResolvedCommon {
   const placement = resolvePlacement(props);
-  const image = props.image ?? `${props.imageRegistry ?? CONTRACT.images.defaultRegistry}/${imageRepository}:${props.imageTag ?? CONTRACT.images.defaultTag}`;
+  const registry = props.imageRegistry ?? CONTRACT.images.defaultRegistry;
+  const tag = props.imageTag ?? CONTRACT.images.defaultTag;
+  const tagged = props.image ?? `${registry}/${imageRepository}:${tag}`;
+  const image = pinnedImage(v, tagged, props.imageLock, imageRepository === undefined ? undefined : { registry, tag, imageRepository });
   const generationOk = v.member('generation', props.generation, StepFlowGeneration, 'StepFlowGeneration');
   const resolved: ResolvedCommon = {
     placement,
@@ -95,10 +99,34 @@ export function resolveCommon(v: PropValidator, imageRepository: string | undefi
     v.fail('replicas', props.replicas, `is outside the autoscaler's range ${resolved.autoscaling.minReplicas}–${resolved.autoscaling.maxReplicas}`);
   }
   if (props.requirePinnedImage) {
-    const tag = imageTagOf(image);
-    if (tag === undefined || tag === 'latest') {
+    const imageTag = imageTagOf(image);
+    if (imageTag === undefined || imageTag === 'latest') {
       v.fail('image', image, 'production images must carry an explicit version tag or digest, not `latest` or no tag (set imageTag)');
     }
   }
   return resolved;
+}
+
+/**
+ * The image to pull: with a lock, `repository@digest` for the tagged reference (one that
+ * carries a digest already stays as it is); an image the lock lacks is reported, never
+ * pulled by its tag instead. `builtin` names the built-in image, for the build command to suggest.
+ */
+function pinnedImage(v: PropValidator, tagged: string, lock: ImageLock | undefined,
+  builtin: { registry: string; tag: string; imageRepository: string } | undefined): string {
+  if (lock === undefined) return tagged;
+  if (!(lock instanceof ImageLock)) {
+    v.fail('imageLock', lock, "expected an ImageLock, e.g. ImageLock.fromFile('images.lock.json')");
+    return tagged;
+  }
+  const pinned = lock.pin(tagged);
+  if (pinned !== undefined) return pinned;
+  const held = lock.references;
+  const component = builtin && Object.entries(CONTRACT.components).find(([, c]) => c.image === builtin.imageRepository)?.[0];
+  const fix = component
+    ? `push it with scripts/build.sh ${component} --registry ${builtin!.registry} --tag ${builtin!.tag} --push (that records its digest in the lock)`
+    : 'record it in the lock, or give the image with its digest (image: \'<repository>@sha256:<digest>\')';
+  v.fail('imageLock', lock, `has no digest for ${tagged} (it holds ${held.length === 0 ? 'no image' : held.join(', ')}); `
+    + `every image of a chart given a lock is pulled by digest: ${fix}`);
+  return tagged;
 }

@@ -11,6 +11,9 @@ setup() {
     common_setup
     use_stubs buildctl
     CACHE="${HOME}/.cache/stepflow-kit/buildkit"
+    METADATA="${HOME}/.cache/stepflow-kit/build-metadata"
+    # Tests that push name a lock of their own: the default one is the repository's.
+    LOCK="${BATS_TEST_TMPDIR}/images.lock.json"
     ARGS_COMMON="--opt build-arg:IMAGE_REVISION=${VCS_REF} --opt build-arg:IMAGE_CREATED=${BUILD_DATE}"
     # The command lines of `build.sh <component>` with every default: the contract's
     # default generation (0.13) and its imageTag (0.13.0).
@@ -37,15 +40,105 @@ CALLS
     assert_called "${CORE} --import-cache type=local,src=${CACHE}/stepflow-core"
 }
 
-@test "--tag v1.0.0 --push --registry r.io: tag, registry and push in the output" {
-    run --separate-stderr script "${ROOT}/scripts/build.sh" core --tag v1.0.0 --push --registry r.io
+@test "--tag v1.0.0 --push --registry r.io: tag, registry and push in the output, BuildKit's metadata kept" {
+    run --separate-stderr script "${ROOT}/scripts/build.sh" core --tag v1.0.0 --push --registry r.io --lock "${LOCK}"
     [ "${status}" -eq 0 ]
     expected="${CORE/IMAGE_VERSION=0.13.0/IMAGE_VERSION=v1.0.0}"
-    expected="${expected/name=localhost:5000\/stepflow-core:0.13.0,push=false/name=r.io/stepflow-core:v1.0.0,push=true}"
+    expected="${expected/name=localhost:5000\/stepflow-core:0.13.0,push=false/name=r.io/stepflow-core:v1.0.0,push=true --metadata-file ${METADATA}/stepflow-core.json}"
     assert_calls <<CALLS
 buildctl debug workers
 ${expected}
 CALLS
+}
+
+# The digest the stub reports for an image name: sha256 of the name (tests only).
+stub_digest() {
+    printf 'sha256:%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"
+}
+
+@test "--push records the pushed digest in images.lock.json of the repository" {
+    # a copy of what build.sh reads, so that the repository's own lock is never written
+    local repo="${BATS_TEST_TMPDIR}/repo"
+    mkdir -p "${repo}/scripts/lib" "${repo}/src"
+    cp "${ROOT}/scripts/build.sh" "${repo}/scripts/"
+    cp "${ROOT}/scripts/lib/common.sh" "${repo}/scripts/lib/"
+    cp "${ROOT}/src/contract.json" "${repo}/src/"
+    run --separate-stderr script "${repo}/scripts/build.sh" core --push --registry r.io
+    [ "${status}" -eq 0 ]
+    [ "$(cat "${repo}/images.lock.json")" = "$(
+        cat <<JSON
+{
+  "lockVersion": 1,
+  "images": {
+    "r.io/stepflow-core:0.13.0": {
+      "digest": "$(stub_digest r.io/stepflow-core:0.13.0)",
+      "platforms": [
+        "linux/amd64"
+      ]
+    }
+  }
+}
+JSON
+    )" ]
+    assert_contains "${stderr}" "pushed r.io/stepflow-core:0.13.0: $(stub_digest r.io/stepflow-core:0.13.0) (recorded in ${repo}/images.lock.json)"
+}
+
+@test "--push --lock FILE: every image, sorted; a later push replaces its own entry and keeps the others" {
+    run --separate-stderr script "${ROOT}/scripts/build.sh" all --push --registry r.io/team --platform linux/amd64,linux/arm64 --lock "${LOCK}"
+    [ "${status}" -eq 0 ]
+    [ "$(node -e 'const l = require(process.argv[1]); console.log(Object.entries(l.images).map(([k, v]) => `${k} ${v.digest} ${v.platforms}`).join("\n"))' "${LOCK}")" = "$(
+        printf '%s\n' \
+            "r.io/team/stepflow-core:0.13.0 $(stub_digest r.io/team/stepflow-core:0.13.0) linux/amd64,linux/arm64" \
+            "r.io/team/stepflow-inference:0.13.0 $(stub_digest r.io/team/stepflow-inference:0.13.0) linux/amd64,linux/arm64" \
+            "r.io/team/stepflow-python-sdk:0.13.0 $(stub_digest r.io/team/stepflow-python-sdk:0.13.0) linux/amd64,linux/arm64"
+    )" ]
+    STUB_BUILDCTL_DIGEST="sha256:$(printf '%064d' 7)" run --separate-stderr script "${ROOT}/scripts/build.sh" python-sdk --push --registry r.io/team --lock "${LOCK}"
+    [ "${status}" -eq 0 ]
+    [ "$(node -e 'const l = require(process.argv[1]); console.log(Object.entries(l.images).map(([k, v]) => `${k} ${v.digest}`).join("\n"))' "${LOCK}")" = "$(
+        printf '%s\n' \
+            "r.io/team/stepflow-core:0.13.0 $(stub_digest r.io/team/stepflow-core:0.13.0)" \
+            "r.io/team/stepflow-inference:0.13.0 $(stub_digest r.io/team/stepflow-inference:0.13.0)" \
+            "r.io/team/stepflow-python-sdk:0.13.0 sha256:$(printf '%064d' 7)"
+    )" ]
+}
+
+@test "a push BuildKit reports no digest for: exit 5, the lock as it was" {
+    printf '{"lockVersion": 1, "images": {}}\n' >"${LOCK}"
+    STUB_BUILDCTL_DIGEST=none run --separate-stderr script "${ROOT}/scripts/build.sh" core --push --lock "${LOCK}"
+    [ "${status}" -eq 5 ]
+    assert_contains "${stderr}" "no BuildKit metadata for localhost:5000/stepflow-core:0.13.0 in ${METADATA}/stepflow-core.json"
+    assert_contains "${stderr}" "localhost:5000/stepflow-core:0.13.0 was pushed, but its digest is not in ${LOCK}"
+    [ "$(cat "${LOCK}")" = '{"lockVersion": 1, "images": {}}' ]
+    STUB_BUILDCTL_DIGEST=sha256:abc run --separate-stderr script "${ROOT}/scripts/build.sh" core --push --lock "${LOCK}"
+    [ "${status}" -eq 5 ]
+    assert_contains "${stderr}" 'BuildKit reported no image digest for localhost:5000/stepflow-core:0.13.0 (containerimage.digest is "sha256:abc"'
+}
+
+@test "a lock file of another kind is left alone: exit 5" {
+    printf 'not json\n' >"${LOCK}"
+    run --separate-stderr script "${ROOT}/scripts/build.sh" core --push --lock "${LOCK}"
+    [ "${status}" -eq 5 ]
+    assert_contains "${stderr}" "${LOCK} is not a lock file"
+    [ "$(cat "${LOCK}")" = "not json" ]
+}
+
+@test "a failing push records nothing; without --push no metadata, no lock" {
+    STUB_BUILDCTL_EXIT=7 run --separate-stderr script "${ROOT}/scripts/build.sh" core --push --lock "${LOCK}"
+    [ "${status}" -eq 7 ]
+    [ ! -e "${LOCK}" ]
+    : >"${STUB_LOG}"
+    run --separate-stderr script "${ROOT}/scripts/build.sh" core
+    [ "${status}" -eq 0 ]
+    refute_called "--metadata-file"
+    [ ! -e "${LOCK}" ]
+}
+
+@test "--dry-run --push prints the --metadata-file and writes nothing" {
+    run --separate-stderr script "${ROOT}/scripts/build.sh" core --dry-run --push --lock "${LOCK}"
+    [ "${status}" -eq 0 ]
+    [ "${output}" = "${CORE/push=false/push=true --metadata-file ${METADATA}/stepflow-core.json}" ]
+    [ ! -e "${LOCK}" ]
+    [ ! -e "${METADATA}" ]
 }
 
 @test "--platform linux/amd64,linux/arm64 builds one multi-platform image" {
@@ -128,9 +221,9 @@ CALLS
 }
 
 @test "--cache-registry keeps the cache in the registry" {
-    run --separate-stderr script "${ROOT}/scripts/build.sh" inference --cache-registry --push
+    run --separate-stderr script "${ROOT}/scripts/build.sh" inference --cache-registry --push --lock "${LOCK}"
     [ "${status}" -eq 0 ]
-    expected="${INFERENCE/push=false/push=true}"
+    expected="${INFERENCE/push=false/push=true --metadata-file ${METADATA}\/stepflow-inference.json}"
     expected="${expected/--export-cache type=local,dest=${CACHE}\/stepflow-inference,mode=max/--export-cache type=registry,ref=localhost:5000/stepflow-inference:buildcache,mode=max --import-cache type=registry,ref=localhost:5000/stepflow-inference:buildcache}"
     assert_called "${expected}"
 }
@@ -236,6 +329,8 @@ CALLS
         "core python-sdk"
         "core --build-arg novalue"
         "core --generation 9.9"
+        "core --lock /tmp/images.lock.json"
+        "core --push --lock /nonexistent/dir/images.lock.json"
     )
     local c
     for c in "${cases[@]}"; do

@@ -125,6 +125,18 @@ CALLS
     assert_contains "${line}" "--local dockerfile=${ROOT}/containers/core"
 }
 
+@test "build records the pushed digests in the cache's dev lock, not the repository's; --lock wins" {
+    run --separate-stderr script "${ROOT}/scripts/dev.sh" build core --tag t1
+    [ "${status}" -eq 0 ]
+    local lock="${HOME}/.cache/stepflow-kit/dev-images.lock.json"
+    [ "$(node -e 'console.log(Object.keys(require(process.argv[1]).images).join(" "))' "${lock}")" = "localhost:5000/stepflow-core:t1" ]
+    assert_contains "${stderr}" "(recorded in ${lock})"
+    run --separate-stderr script "${ROOT}/scripts/dev.sh" build python-sdk --lock "${BATS_TEST_TMPDIR}/mine.json"
+    [ "${status}" -eq 0 ]
+    [ "$(node -e 'console.log(Object.keys(require(process.argv[1]).images).join(" "))' "${BATS_TEST_TMPDIR}/mine.json")" = "localhost:5000/stepflow-python-sdk:dev" ]
+    [ "$(node -e 'console.log(Object.keys(require(process.argv[1]).images).join(" "))' "${lock}")" = "localhost:5000/stepflow-core:t1" ]
+}
+
 @test "build tags images as the dev manifests expect unless told otherwise" {
     run --separate-stderr script "${ROOT}/scripts/dev.sh" build inference
     [ "${status}" -eq 0 ]

@@ -28,7 +28,7 @@ common_setup() {
     : >"${STUB_LOG}"
     local tool path
     for tool in bash env node git date dirname basename uname cat sed mkdir rm sleep head \
-        grep tr mktemp chmod printf; do
+        grep tr mktemp chmod printf sha256sum cut; do
         path="$(command -v "${tool}" || true)"
         case "${path}" in
             /*) ln -s "${path}" "${SYSBIN}/${tool}" ;;
