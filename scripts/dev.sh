@@ -42,7 +42,8 @@ Commands:
                              settings (read-only root, non-root UID, no capabilities,
                              no privilege escalation, tmpfs for writable paths);
                              default tag: dev, the one `build` pushes
-  deploy                     npm run synth, then kubectl apply -f dist/dev.yaml
+  deploy                     npm run synth, then scripts/deploy.sh dist/dev.yaml
+                             (the Namespace, then kubectl apply --prune)
   test                       wait until the deployed StepFlow workloads are ready
   registry                   start (if needed) and check the registry at localhost:5000
   logs <component> [--follow] [--local]
@@ -345,7 +346,8 @@ cmd_deploy() {
     require_tool kubectl "macOS: brew install kubectl"
     (cd "${KIT_ROOT}" && npm run synth)
     require_kubeconfig
-    kube apply -f "${DEV_MANIFEST}"
+    # The Namespace, then the installation with pruning: what the new synth dropped goes.
+    "${KIT_ROOT}/scripts/deploy.sh" --kubeconfig "${KUBECONFIG_FILE}" "${DEV_MANIFEST}"
 }
 
 cmd_test() {

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CONTRACT, ComponentId, DEFAULT_GENERATION } from '../src/contract';
-import { StepFlowGeneration } from '../src';
+import { ModelCacheAccessMode, ModelCacheSharing, StepFlowGeneration } from '../src';
 import { prod } from '../charts/prod';
-import { DEV_PROPS, containers as containersOf, synth, workloads } from './helpers';
+import { DEV_PROPS, PROD_PROPS, containers as containersOf, synth, workloads } from './helpers';
 
 // The Containerfiles, the constructs and contract.json must agree on every port, UID,
 // command, health path and pinned version: a Containerfile edit that drifts fails here.
@@ -153,4 +153,32 @@ test('scripts/build.sh reads names and versions from contract.json rather than r
     expect(script).not.toContain(String(c.port));
     expect(script).not.toContain(`"${c.image}"`);
   }
+});
+
+describe('scripts/deploy.sh (bash and kubectl only) agrees with the library', () => {
+  const script = fs.readFileSync(path.join(ROOT, 'scripts', 'deploy.sh'), 'utf8');
+  const constant = (name: string) => script.match(new RegExp(`^readonly ${name}="([^"]*)"`, 'm'))?.[1];
+
+  test('the labels it selects by are the ones the library sets', () => {
+    expect(constant('MANAGED_BY')).toBe(CONTRACT.managedBy);
+    expect(constant('MANAGED_BY_LABEL')).toBe('app.kubernetes.io/managed-by');
+    expect(constant('INSTANCE_LABEL')).toBe('app.kubernetes.io/instance');
+    for (const o of [...devObjects, ...synth(PROD_PROPS)].filter((x) => x.kind !== 'Namespace')) {
+      expect([o.kind, o.metadata.labels['app.kubernetes.io/managed-by'], typeof o.metadata.labels['app.kubernetes.io/instance']]).toEqual([o.kind, CONTRACT.managedBy, 'string']);
+    }
+  });
+
+  test('its prune allowlist is every kind the library emits but Namespace and PersistentVolumeClaim', () => {
+    const variants = [
+      devObjects, synth(PROD_PROPS), ...GENERATIONS.map((g) => synth(prod(g))),
+      // a shared model cache (a claim of its own), a team's autoscaled worker with a budget, no Ingress
+      synth({ ...PROD_PROPS, ingress: false, inference: { modelCache: { sharing: ModelCacheSharing.SHARED, accessMode: ModelCacheAccessMode.READ_WRITE_MANY } },
+        workers: [{ name: 'team-tools', image: 'registry.example.com/ml/tools:1.4.0', routePrefix: 'team', command: ['python3', '-m', 'stepflow_kit_worker'],
+          autoscaling: { minReplicas: 2, maxReplicas: 4 }, disruptionBudget: { maxUnavailable: 1 } }] }),
+    ];
+    const gvk = (o: any) => `${o.apiVersion.includes('/') ? o.apiVersion : `core/${o.apiVersion}`}/${o.kind}`;
+    const emitted = new Set(variants.flat().map(gvk));
+    expect([...emitted].filter((k) => k.endsWith('/Namespace') || k.endsWith('/PersistentVolumeClaim')).sort()).toEqual(['core/v1/Namespace', 'core/v1/PersistentVolumeClaim']);
+    expect(constant('PRUNE_ALLOWLIST')!.split(' ').sort()).toEqual([...emitted].filter((k) => !/\/(Namespace|PersistentVolumeClaim)$/.test(k)).sort());
+  });
 });

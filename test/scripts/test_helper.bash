@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Common setup of the bats tests of scripts/build.sh and scripts/dev.sh.
+# Common setup of the bats tests of scripts/build.sh, scripts/dev.sh and scripts/deploy.sh.
 #
 # The scripts under test run with a hermetic PATH (see `script`): the recording stubs
 # a test asks for (use_stubs) plus links to the few system tools the scripts need, so
 # a buildctl, limactl or kubectl installed on the machine is never called by a test.
+# STUB_KIT_ROOT lets the kubectl stub read manifests with the repository's yaml package.
 # HOME is a fresh directory.
 # shellcheck shell=bash
 
@@ -38,10 +39,11 @@ common_setup() {
 
     # Nothing from the caller's environment leaks into the scripts.
     unset BUILDKIT_HOST REGISTRY LIMA_INSTANCE LIMA_HOME KUBECONFIG_OUT STEPFLOW_KIT_CACHE \
-        STEPFLOW_IMAGE_SOURCE STEPFLOW_REGISTRY_IMAGE STEPFLOW_REGISTRY_WAIT STEPFLOW_DEV_MANIFEST KUBECONFIG
+        STEPFLOW_IMAGE_SOURCE STEPFLOW_REGISTRY_IMAGE STEPFLOW_REGISTRY_WAIT STEPFLOW_DEV_MANIFEST KUBECONFIG KUBECTL
     export HOME="${BATS_TEST_TMPDIR}/home"
     SCRIPT_PATH="${STUBBIN}:${SYSBIN}"
-    export STUB_LOG STUB_STATE_DIR
+    STUB_KIT_ROOT="${ROOT}"
+    export STUB_LOG STUB_STATE_DIR STUB_KIT_ROOT
     export STEPFLOW_BUILD_DATE="${BUILD_DATE}" STEPFLOW_VCS_REF="${VCS_REF}"
 }
 
