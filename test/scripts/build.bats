@@ -86,6 +86,7 @@ JSON
 @test "--push --lock FILE: every image, sorted; a later push replaces its own entry and keeps the others" {
     run --separate-stderr script "${ROOT}/scripts/build.sh" all --push --registry r.io/team --platform linux/amd64,linux/arm64 --lock "${LOCK}"
     [ "${status}" -eq 0 ]
+    # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
     [ "$(node -e 'const l = require(process.argv[1]); console.log(Object.entries(l.images).map(([k, v]) => `${k} ${v.digest} ${v.platforms}`).join("\n"))' "${LOCK}")" = "$(
         printf '%s\n' \
             "r.io/team/stepflow-core:0.13.0 $(stub_digest r.io/team/stepflow-core:0.13.0) linux/amd64,linux/arm64" \
@@ -94,6 +95,7 @@ JSON
     )" ]
     STUB_BUILDCTL_DIGEST="sha256:$(printf '%064d' 7)" run --separate-stderr script "${ROOT}/scripts/build.sh" python-sdk --push --registry r.io/team --lock "${LOCK}"
     [ "${status}" -eq 0 ]
+    # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
     [ "$(node -e 'const l = require(process.argv[1]); console.log(Object.entries(l.images).map(([k, v]) => `${k} ${v.digest}`).join("\n"))' "${LOCK}")" = "$(
         printf '%s\n' \
             "r.io/team/stepflow-core:0.13.0 $(stub_digest r.io/team/stepflow-core:0.13.0)" \
