@@ -11,7 +11,8 @@ import os
 import sys
 import traceback
 
-from .loop import ConfigError, LoopSettings, WorkerLoop
+from .env import ConfigError, choice
+from .loop import LoopSettings, WorkerLoop
 from .server_ref import DEFAULT_SERVER, ServerImportError, load_server, server_spec
 
 EPILOG = f"""
@@ -50,13 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.parse_args(argv)
 
-    transport = os.environ.get("STEPFLOW_TRANSPORT", "grpc").strip().lower() or "grpc"
     try:
-        if transport != "grpc":
-            raise ConfigError(
-                f"STEPFLOW_TRANSPORT={transport!r}: this worker serves the gRPC pull "
-                "transport only (set STEPFLOW_TRANSPORT=grpc or leave it unset)"
-            )
+        choice(
+            os.environ,
+            "STEPFLOW_TRANSPORT",
+            "grpc",
+            ("grpc",),
+            "this worker serves the gRPC pull transport only: set grpc or leave it unset",
+        )
         settings = LoopSettings.from_env()
         spec = server_spec()
     except ConfigError as exc:

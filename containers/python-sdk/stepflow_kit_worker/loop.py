@@ -44,6 +44,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .env import DEFAULT_MAX_CONCURRENT, DEFAULT_TASKS_URL, ConfigError, PullTarget, number, text
+
 logger = logging.getLogger("stepflow_kit_worker")
 
 # The SDK's module and function whose log records name the reason its worker returned
@@ -54,9 +56,7 @@ SDK_WORKER_FUNCTION = "run_grpc_worker"
 # Name of the SDK coroutine that executes one pulled task (claim, run, CompleteTask).
 SDK_TASK_COROUTINE = "handle_task"
 
-DEFAULT_TASKS_URL = "localhost:7837"  # the SDK's default
 DEFAULT_QUEUE_NAME = "python"  # the SDK's default
-DEFAULT_MAX_CONCURRENT = 4
 DEFAULT_SHUTDOWN_GRACE_SECS = 10.0
 DEFAULT_RECONNECT_DELAY_SECS = 1.0
 MAX_RECONNECT_DELAY_SECS = 2.0
@@ -114,38 +114,8 @@ def install_grpc_channel_options() -> None:
     grpc.aio.insecure_channel = insecure_channel
 
 
-class ConfigError(ValueError):
-    """An environment variable has a value the worker cannot use."""
-
-
-def _float_env(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r} must be between {low:g} and {high:g}")
-    return value
-
-
-def _int_env(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} must be at least 1")
-    return value
-
-
 def _core_check_env(env: dict[str, str]) -> float:
-    value = _float_env(env, "STEPFLOW_KIT_CORE_CHECK_SECS", DEFAULT_CORE_CHECK_SECS, 0, 60)
+    value = number(env, "STEPFLOW_KIT_CORE_CHECK_SECS", DEFAULT_CORE_CHECK_SECS, 0, 60)
     if 0 < value < 1:
         raise ConfigError(f"STEPFLOW_KIT_CORE_CHECK_SECS={value:g} must be 0 (off) or 1 to 60")
     return value
@@ -201,24 +171,19 @@ class LoopSettings:
         heartbeat file), STEPFLOW_KIT_RECONNECT_DELAY_SECS (0 to 2, default 1) and
         STEPFLOW_KIT_CORE_CHECK_SECS (0 = off, else 1 to 60, default 5)."""
         env = dict(os.environ if env is None else env)
-        tasks_url = env.get("STEPFLOW_TASKS_URL", "").strip() or DEFAULT_TASKS_URL
-        if "://" in tasks_url or "/" in tasks_url:
-            raise ConfigError(
-                f"STEPFLOW_TASKS_URL={tasks_url!r} must be host:port of the StepFlow core "
-                "(no scheme, no path), e.g. stepflow-core:8080"
-            )
-        heartbeat = env.get("STEPFLOW_KIT_HEARTBEAT_FILE", "").strip() or None
+        target = PullTarget.from_env(env, default_queue)
+        heartbeat = text(env, "STEPFLOW_KIT_HEARTBEAT_FILE", "") or None
         if heartbeat is not None and not os.path.isabs(heartbeat):
             raise ConfigError(f"STEPFLOW_KIT_HEARTBEAT_FILE={heartbeat!r} must be an absolute path")
         return cls(
-            tasks_url=tasks_url,
-            queue_name=env.get("STEPFLOW_QUEUE_NAME", "").strip() or default_queue,
-            max_concurrent=_int_env(env, "STEPFLOW_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT),
-            shutdown_grace=_float_env(
+            tasks_url=target.tasks_url,
+            queue_name=target.queue_name,
+            max_concurrent=target.max_concurrent,
+            shutdown_grace=number(
                 env, "STEPFLOW_SHUTDOWN_GRACE_SECS", DEFAULT_SHUTDOWN_GRACE_SECS, 0, 86400
             ),
             heartbeat_file=heartbeat,
-            reconnect_delay=_float_env(
+            reconnect_delay=number(
                 env,
                 "STEPFLOW_KIT_RECONNECT_DELAY_SECS",
                 DEFAULT_RECONNECT_DELAY_SECS,

@@ -20,7 +20,7 @@ import os
 import re
 from typing import Any
 
-from .loop import ConfigError
+from .env import ConfigError
 
 ENV_NAME = "STEPFLOW_KIT_SERVER"
 DEFAULT_SERVER = "stepflow_py.worker.main:server"  # what `python3 -m stepflow_py.worker.main` serves

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import sys
 from typing import Any
@@ -44,25 +43,12 @@ With STEPFLOW_TRANSPORT=grpc (needs stepflow-py 0.13; no listener, --host/--port
 
 
 def grpc_loop_settings(settings: Settings) -> Any:
-    """The worker loop's settings (shutdown grace, heartbeat file, reconnect delay from
-    the environment; address, queue and concurrency as `settings` read them)."""
-    try:
-        from stepflow_kit_worker.loop import ConfigError as LoopConfigError
-        from stepflow_kit_worker.loop import LoopSettings
-    except ImportError as exc:
-        raise ConfigError(
-            f"STEPFLOW_TRANSPORT=grpc needs the stepflow_kit_worker package ({exc}); the "
-            "image and verify/inference/run.sh install it from containers/python-sdk/"
-        ) from None
-    try:
-        return dataclasses.replace(
-            LoopSettings.from_env(default_queue=settings.queue_name),
-            tasks_url=settings.tasks_url,
-            queue_name=settings.queue_name,
-            max_concurrent=settings.max_concurrent,
-        )
-    except LoopConfigError as exc:
-        raise ConfigError(str(exc)) from None
+    """The worker loop's settings: address, queue and concurrency as `settings` read
+    them, shutdown grace, heartbeat file, reconnect delay and core check from the same
+    environment, by the same reader (stepflow_kit_worker.env)."""
+    from stepflow_kit_worker.loop import LoopSettings
+
+    return LoopSettings.from_env(default_queue=settings.queue_name)
 
 
 def main(argv: list[str] | None = None) -> int:
