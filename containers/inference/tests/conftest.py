@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +24,12 @@ import pytest
 
 GENERATIONS = ("0.11", "0.13")
 TESTS_DIR = Path(__file__).resolve().parent
+# The StepFlow fixtures shared with verify/ (verify/fixtures/stepflow_fixtures).
+sys.path.insert(0, str(TESTS_DIR.parents[2] / "verify" / "fixtures"))
+from stepflow_fixtures.core import Core, grpc_config, http_config  # noqa: E402,F401
+from stepflow_fixtures.processes import Process, free_port, wait_until  # noqa: E402,F401
+from stepflow_fixtures.pytest_fixtures import contract, start_core  # noqa: E402,F401
+
 EMBED_MODEL = "all-MiniLM-L6-v2"
 STARTUP_TIMEOUT = 180.0  # seconds; a cold torch import on a slow CI disk can be slow
 
@@ -75,21 +79,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def _contract_path() -> Path:
-    env = os.environ.get("STEPFLOW_KIT_CONTRACT")
-    if env:
-        return Path(env)
-    # containers/inference/tests -> repository root
-    return TESTS_DIR.parents[2] / "src" / "contract.json"
-
-
-@pytest.fixture(scope="session")
-def contract() -> dict[str, Any]:
-    path = _contract_path()
-    assert path.is_file(), f"contract not found: {path} (set STEPFLOW_KIT_CONTRACT)"
-    return json.loads(path.read_text())
-
-
 @pytest.fixture(scope="session")
 def inference_contract(contract: dict[str, Any]) -> dict[str, Any]:
     return contract["components"]["inference"]
@@ -118,12 +107,6 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir:
     return root
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # Headers the StepFlow core sends to an HTTP component server (the SDK rejects a POST
 # without both Accept types).
 RPC_HEADERS = {
@@ -132,7 +115,7 @@ RPC_HEADERS = {
 }
 
 
-class ServerProcess:
+class ServerProcess(Process):
     """One `python -m stepflow_inference` process with its own environment."""
 
     def __init__(self, workdir: Path, env: dict[str, str], launcher: list[str] | None = None):
@@ -141,20 +124,19 @@ class ServerProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = workdir / "server.stdout"
         self.stderr_path = workdir / "server.stderr"
-        self.env = env
         self.launcher = launcher or [sys.executable, "-m", "stepflow_inference"]
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            self.launcher, env=env, cwd=workdir, log=self.stdout_path, stderr_log=self.stderr_path
+        )
         self.client = httpx.Client(base_url=self.base_url, timeout=120.0)
         self._rpc_id = 0
 
     def start(self, cwd: Path | None = None, args: list[str] | None = None) -> ServerProcess:
         if args is None:
             args = ["--host", "127.0.0.1", "--port", str(self.port)]
-        args = [*self.launcher, *args]
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                args, env=self.env, stdout=out, stderr=err, cwd=cwd or self.workdir
-            )
+        self.argv = [*self.launcher, *args]
+        self.cwd = cwd or self.workdir
+        super().start()
         return self
 
     def stderr(self) -> str:
@@ -215,16 +197,7 @@ class ServerProcess:
 
     def stop(self) -> int | None:
         self.client.close()
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=20)
-        return self.proc.returncode
+        return super().stop()
 
 
 def embed_rerank_flow(name: str, route_prefix: str) -> dict[str, Any]:

@@ -15,14 +15,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import EMBED_MODEL, base_env, embed_rerank_flow, free_port
+from conftest import EMBED_MODEL, Core, base_env, embed_rerank_flow, free_port, grpc_config
 
 pytestmark = pytest.mark.generation("0.13")
 
@@ -40,103 +38,12 @@ def test_the_013_sdk_and_core_are_the_pinned_ones(contract):
     assert importlib.util.find_spec("stepflow_py.worker.http_server") is None, stepflow_py
 
 
-class Core:
-    """stepflow-server 0.13.0 with one gRPC plugin; start() after kill() reuses the port,
-    as a restarted core pod keeps its Service address."""
-
-    def __init__(self, workdir: Path, config: Path, health: str, port: int | None = None):
-        self.workdir = workdir
-        self.config = config
-        self.health = health
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    @property
-    def address(self) -> str:  # what STEPFLOW_TASKS_URL / STEPFLOW_BLOB_URL hold
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.address}"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / f"core-{self.starts}.log"
-
-    def start(self) -> Core:
-        self.starts += 1
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [str(_core_binary()), "--port", str(self.port), "--config", str(self.config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, f"core exited:\n{self.log.read_text()}"
-            try:
-                if httpx.get(self.base_url + self.health, timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """kill -9: the workers get no goodbye (a crashed or evicted pod)."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def _core_binary() -> Path:
-    spec = importlib.util.find_spec("stepflow_orchestrator")
-    assert spec is not None and spec.origin, "stepflow-orchestrator 0.13 is not importable"
-    binary = Path(spec.origin).parent / "bin" / "stepflow-server"
-    assert binary.is_file(), binary
-    return binary
-
-
-def _core(tmp_path: Path, contract, inference_contract, port: int | None = None) -> Core:
-    """stepflow-server 0.13.0 with the inference plugin as the constructs configure it
-    for 0.13: `type: grpc` with queueName = routePrefix, route `/<routePrefix>`
-    (not started)."""
-    prefix = inference_contract["routePrefix"]
-    config = tmp_path / "stepflow-config.yml"
-    config.write_text(
-        json.dumps(  # JSON is valid YAML
-            {
-                "plugins": {
-                    "builtin": {"type": "builtin"},
-                    prefix: {"type": "grpc", "queueName": prefix},
-                },
-                "routes": {f"/{prefix}": [{"plugin": prefix}], "/": [{"plugin": "builtin"}]},
-                "storageConfig": {"type": "inMemory"},
-            }
-        )
-    )
-    return Core(tmp_path, config, contract["components"]["core"]["health"]["readiness"], port)
-
-
 @pytest.fixture
-def core(tmp_path: Path, contract, inference_contract) -> Iterator[Core]:
-    c = _core(tmp_path, contract, inference_contract)
-    try:
-        yield c.start()
-    finally:
-        c.stop()
+def core(start_core, inference_contract) -> Core:
+    """stepflow-server 0.13.0 with the inference plugin as the constructs configure it
+    for 0.13: `type: grpc` with queueName = routePrefix, route `/<routePrefix>`."""
+    prefix = inference_contract["routePrefix"]
+    return start_core(grpc_config(prefix, prefix))
 
 
 def worker_env(model_cache_dir: Path, workdir: Path, core_address: str, queue: str, **extra):
@@ -357,13 +264,13 @@ def test_core_killed_and_restarted_the_same_process_serves_again(
 
 
 def test_worker_outlives_the_sdk_giving_up_and_serves_a_late_core(
-    server_factory, model_cache_dir, contract, inference_contract, tmp_path
+    server_factory, start_core, model_cache_dir, inference_contract, tmp_path
 ):
     """stepflow-py 0.13's worker gives up after 15 failed connection attempts 2 s apart;
     the worker loop starts it again (logged at INFO with the reason), so a core that
     appears only after that is still served, by the same process."""
     prefix = inference_contract["routePrefix"]
-    late = _core(tmp_path, contract, inference_contract)
+    late = start_core(grpc_config(prefix, prefix), start=False)
     env = worker_env(model_cache_dir, tmp_path / "w", late.address, prefix)
     worker = server_factory(env, args=[])
     assert worker.proc is not None
@@ -381,16 +288,13 @@ def test_worker_outlives_the_sdk_giving_up_and_serves_a_late_core(
     assert reconnects and all(r["level"] == "INFO" for r in reconnects), reconnects
     assert "giving up after 15 consecutive failures" in reconnects[0]["message"]
     assert _heartbeat_age(env) < 6  # alive while waiting for the core
-    try:
-        late.start()
-        t0 = time.monotonic()
-        with httpx.Client(base_url=late.base_url, timeout=60) as client:
-            assert _wait_components(client, prefix, timeout=30) == {"embed", "rerank"}
-        print(f"served the late core {time.monotonic() - t0:.1f}s after it started")
-        assert _run_embed(late, prefix, ["late"])["embed"]["dimensions"] == 384
-        assert worker.proc.poll() is None, worker.stderr()
-    finally:
-        late.stop()
+    late.start()
+    t0 = time.monotonic()
+    with httpx.Client(base_url=late.base_url, timeout=60) as client:
+        assert _wait_components(client, prefix, timeout=30) == {"embed", "rerank"}
+    print(f"served the late core {time.monotonic() - t0:.1f}s after it started")
+    assert _run_embed(late, prefix, ["late"])["embed"]["dimensions"] == 384
+    assert worker.proc.poll() is None, worker.stderr()
 
 
 def test_a_model_that_fails_to_load_stops_the_looping_worker_with_3(

@@ -8,14 +8,9 @@ containers/python-sdk/tests/run.sh runs these tests in a virtualenv with the con
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,21 +20,13 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 PKG_DIR = TESTS_DIR.parent  # holds stepflow_kit_worker/
+# The StepFlow fixtures shared with verify/ (verify/fixtures/stepflow_fixtures).
+sys.path.insert(0, str(TESTS_DIR.parents[2] / "verify" / "fixtures"))
+from stepflow_fixtures.core import Core, grpc_config  # noqa: E402
+from stepflow_fixtures.processes import Process, free_port, wait_until  # noqa: E402,F401
+from stepflow_fixtures.pytest_fixtures import contract, start_core  # noqa: E402,F401
+
 RUN_COMPLETED = 2  # results[].status in the 0.13 REST API
-
-
-def _contract_path() -> Path:
-    env = os.environ.get("STEPFLOW_KIT_CONTRACT")
-    if env:
-        return Path(env)
-    return TESTS_DIR.parents[2] / "src" / "contract.json"
-
-
-@pytest.fixture(scope="session")
-def contract() -> dict[str, Any]:
-    path = _contract_path()
-    assert path.is_file(), f"contract not found: {path} (set STEPFLOW_KIT_CONTRACT)"
-    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="session")
@@ -47,147 +34,23 @@ def sdk_contract(contract: dict[str, Any]) -> dict[str, Any]:
     return contract["components"]["python-sdk"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def core_binary() -> Path:
-    spec = importlib.util.find_spec("stepflow_orchestrator")
-    assert spec is not None and spec.origin, "stepflow-orchestrator is not importable"
-    binary = Path(spec.origin).parent / "bin" / "stepflow-server"
-    assert binary.is_file(), binary
-    return binary
-
-
-def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> float:
-    """Poll predicate() until it is true; returns the seconds it took."""
-    t0 = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-class Core:
-    """One stepflow-server 0.13 with a gRPC plugin for the queue `queue`, routed at
-    /<route>, as the constructs configure the python-sdk plugin for 0.13. start() after
-    kill() reuses the port, as a restarted pod keeps its Service address."""
-
-    def __init__(self, workdir: Path, queue: str, route: str, health: str) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.health = health
-        self.config = workdir / "stepflow-config.yml"
-        self.config.write_text(
-            json.dumps(  # JSON is valid YAML
-                {
-                    "plugins": {
-                        "builtin": {"type": "builtin"},
-                        route: {"type": "grpc", "queueName": queue},
-                    },
-                    "routes": {f"/{route}": [{"plugin": route}], "/": [{"plugin": "builtin"}]},
-                    "storageConfig": {"type": "inMemory"},
-                }
-            )
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    @property
-    def address(self) -> str:  # what STEPFLOW_TASKS_URL / STEPFLOW_BLOB_URL hold
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.address}"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / f"core-{self.starts}.log"
-
-    def start(self, timeout: float = 60) -> Core:
-        assert self.proc is None or self.proc.poll() is not None, "core already running"
-        self.starts += 1
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [str(core_binary()), "--port", str(self.port), "--config", str(self.config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-            )
-
-        def healthy() -> bool:
-            assert self.proc is not None
-            assert self.proc.poll() is None, f"core exited:\n{self.log.read_text()}"
-            try:
-                return httpx.get(self.base_url + self.health, timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(healthy, timeout, "the core's health endpoint")
-        return self
-
-    def kill(self) -> None:
-        """kill -9: no goodbye to the workers (a crashed or evicted pod)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=20)
-
-    def terminate(self) -> None:
-        """SIGTERM: the core ends its sessions (a pod deleted or rolled)."""
-        assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.terminate()
-
-    def client(self, timeout: float = 60) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=timeout)
-
-
 @pytest.fixture
-def core(tmp_path: Path, contract: dict[str, Any], sdk_contract: dict[str, Any]) -> Iterator[Core]:
+def core(start_core: Any, sdk_contract: dict[str, Any]) -> Core:
+    """The core 0.13 with a gRPC plugin for the python-sdk's queue, routed at
+    /<routePrefix>, as the constructs configure it."""
     prefix = sdk_contract["routePrefix"]
-    c = Core(tmp_path, prefix, prefix, contract["components"]["core"]["health"]["readiness"])
-    try:
-        yield c.start()
-    finally:
-        c.stop()
+    return start_core(grpc_config(prefix, prefix))
 
 
-class Worker:
-    """One `python3 -m stepflow_kit_worker` process."""
+class Worker(Process):
+    """One `python3 -m stepflow_kit_worker` process (started at once)."""
 
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
-        self.env = env
-        self.log = workdir / "worker.log"
         self.heartbeat = Path(env["STEPFLOW_KIT_HEARTBEAT_FILE"])
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stepflow_kit_worker"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        argv = [sys.executable, "-m", "stepflow_kit_worker"]
+        super().__init__(argv, env=env, cwd=workdir, log=workdir / "worker.log", grace=30)
+        self.start()
 
     def records(self) -> list[dict[str, Any]]:
         """The JSON log records (stepflow-py logs one JSON object per line)."""
@@ -199,22 +62,9 @@ class Worker:
                 pass
         return out
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=20)
-        return self.proc.returncode
-
 
 def worker_env(core: Core, workdir: Path, queue: str, **extra: str) -> dict[str, str]:
-    """The environment of the 0.13 python-sdk container (see src/ and PLAN)."""
+    """The environment of the 0.13 python-sdk container (src/components/python-sdk.ts)."""
     for d in ("home", "tmp"):
         (workdir / d).mkdir(parents=True, exist_ok=True)
     env = {

@@ -21,6 +21,7 @@ from conftest import (
     RUN_COMPLETED,
     Core,
     Worker,
+    grpc_config,
     served_components,
     wait_until,
     worker_env,
@@ -86,14 +87,8 @@ def team_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def team_core(tmp_path: Path, contract) -> Core:
-    workdir = tmp_path / "core"
-    workdir.mkdir()
-    c = Core(workdir, QUEUE, QUEUE, contract["components"]["core"]["health"]["readiness"])
-    try:
-        yield c.start()
-    finally:
-        c.stop()
+def team_core(start_core) -> Core:
+    return start_core(grpc_config(QUEUE, QUEUE))
 
 
 def team_worker(core: Core, tmp_path: Path, team_dir: Path, spec: str) -> Worker:

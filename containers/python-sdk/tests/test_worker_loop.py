@@ -304,10 +304,9 @@ def test_a_blocked_event_loop_stops_the_heartbeat(core, worker_factory, sdk_cont
 
 
 def test_sigterm_while_the_core_is_unreachable(tmp_path, contract, sdk_contract, figure):
-    from conftest import Worker, free_port, worker_env
+    from conftest import Worker, grpc_config, worker_env
 
-    dead = Core(tmp_path, "python", "python", "/api/v1/health")  # never started
-    dead.port = free_port()
+    dead = Core(tmp_path, grpc_config("python", "python"))  # never started
     workdir = tmp_path / "w"
     workdir.mkdir()
     worker = Worker(workdir, worker_env(dead, workdir, sdk_contract["routePrefix"]))
