@@ -1,5 +1,5 @@
 """State, recovery and worker loss with the real StepFlow programs, started as the manifests
-say (scenarios.py starts the pods): the core killed mid-flow and started again on its claim,
+say (pods.py starts the pods): the core killed mid-flow and started again on its claim,
 workers killed and rolled, the spread of work over worker replicas, the cost of losing a 0.11
 component server, and a backup/restore of the core's sqlite database.
 
@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-
-from scenarios import Scenario, role
-from verify import Env, Proc, Replica, Results, Runner, info, load_objects, log, pod_spec
+from manifests import Env, load_objects, pod_spec, role
+from pods import Proc, Replica, Runner, Scenario, info, log
 
 # The UDF of every step: report start, hold while told to, sleep, report done.
 STEP_CODE = '''async def step(input, context):
@@ -550,26 +549,14 @@ def backup_restore(ops: Ops, cfg: dict[str, Any], gen: str) -> None:
 # --------------------------------------------------------------------------- driver
 
 
-def pods_up(r: Runner, env: Env, label: str, overrides: dict[str, int]) -> tuple[Scenario, threading.Thread, bool, dict, dict]:
-    sc = Scenario(r, env, label, replicas_override=overrides)
-    r.stop_monitor.clear()
-    mon = threading.Thread(target=r.monitor, daemon=True)
-    sc.plan()
-    sc.start(core_first=(r.generation == "0.11"))
-    mon.start()
-    sub = Results()  # the set-up checks are those of run_env: reported, not counted here
-    saved = r.results
-    r.results = sub
-    sc.res = sub
-    try:
-        started = r.check_probes(label, sc.reps, sc.services)
+def pods_up(sc: Scenario, label: str) -> tuple[bool, dict, dict]:
+    """Probes and components of started pods: (up, config, served)."""
+    with sc.uncounted() as sub:  # the set-up checks are those of run_env: reported, not counted here
+        started = sc.r.check_probes(label, sc.reps, sc.services)
         cfg = sc.config()
         served = sc.check_components(cfg) if started else {}
-    finally:
-        r.results = saved
-        sc.res = saved
-    r.results.check(started and not sub.failed, f"{label} pods up (probes, components)", "; ".join(sub.failed))
-    return sc, mon, started and not sub.failed, cfg, served
+    sc.res.check(started and not sub.failed, f"{label} pods up (probes, components)", "; ".join(sub.failed))
+    return started and not sub.failed, cfg, served
 
 
 def check_exits(ops: Ops) -> None:
@@ -589,42 +576,40 @@ def run_resilience(r: Runner, envfile: Path) -> None:
     t0 = time.time()
     tracker = Tracker()
     overrides = {"python-sdk": 3} if gen == "0.13" else {}
-    sc = mon = None
     try:
-        sc, mon, up, cfg, served = pods_up(r, env, label, overrides)
-        if not up:
-            return
-        ops = Ops(sc, tracker, label)
-        if not ops.setup(cfg, served):
-            return
-        if gen == "0.13":
-            # readiness only shows that the core is reachable: a worker that started before the
-            # core connects at its next attempt, up to 2 s later
-            time.sleep(3)
-            spread(ops, 24)
-        core_crash(ops, gen)
-        if gen == "0.13":
-            worker_crash(ops)
-            rolling_update(ops, 20)
-        backup_restore(ops, cfg, gen)
-        lost = 0
-        if gen == "0.11":
-            before = (ops.submitted, ops.completed)
-            worker_loss_011(ops)
-            lost = getattr(ops, "lost_expected", 0)
-            info(f"{label} 0.11 worker-loss scenario: submitted {ops.submitted - before[0]}, completed {ops.completed - before[1]}")
-        check_exits(ops)
-        print(f"FIGURE: gen {gen} runs submitted {ops.submitted}, completed {ops.completed}"
-              + (f" (the {lost} lost to the known 0.11 python-sdk restart limitation excluded below)" if lost else ""), flush=True)
-        ops.check(ops.submitted - lost == ops.completed, "nothing lost: runs submitted = runs completed",
-                  f"submitted {ops.submitted}, completed {ops.completed}" + (f", known 0.11 losses {lost}" if lost else ""))
-        db = state_location(ops, cfg)
-        if db:
-            files = {f.name: f.stat().st_size for f in db[2].iterdir()} if db[2].exists() else {}
-            print(f"FIGURE: gen {gen} state claim {db[1]} at the end: {files} bytes", flush=True)
+        with Scenario(r, env, label, replicas_override=overrides) as sc:
+            sc.start()
+            up, cfg, served = pods_up(sc, label)
+            if not up:
+                return
+            ops = Ops(sc, tracker, label)
+            if not ops.setup(cfg, served):
+                return
+            if gen == "0.13":
+                # readiness only shows that the core is reachable: a worker that started before the
+                # core connects at its next attempt, up to 2 s later
+                time.sleep(3)
+                spread(ops, 24)
+            core_crash(ops, gen)
+            if gen == "0.13":
+                worker_crash(ops)
+                rolling_update(ops, 20)
+            backup_restore(ops, cfg, gen)
+            lost = 0
+            if gen == "0.11":
+                before = (ops.submitted, ops.completed)
+                worker_loss_011(ops)
+                lost = getattr(ops, "lost_expected", 0)
+                info(f"{label} 0.11 worker-loss scenario: submitted {ops.submitted - before[0]}, completed {ops.completed - before[1]}")
+            check_exits(ops)
+            print(f"FIGURE: gen {gen} runs submitted {ops.submitted}, completed {ops.completed}"
+                  + (f" (the {lost} lost to the known 0.11 python-sdk restart limitation excluded below)" if lost else ""), flush=True)
+            ops.check(ops.submitted - lost == ops.completed, "nothing lost: runs submitted = runs completed",
+                      f"submitted {ops.submitted}, completed {ops.completed}" + (f", known 0.11 losses {lost}" if lost else ""))
+            db = state_location(ops, cfg)
+            if db:
+                files = {f.name: f.stat().st_size for f in db[2].iterdir()} if db[2].exists() else {}
+                print(f"FIGURE: gen {gen} state claim {db[1]} at the end: {files} bytes", flush=True)
     finally:
-        r.stop_all()
-        if mon is not None and mon.is_alive():
-            mon.join(5)
         tracker.stop()
         info(f"{label} took {time.time() - t0:.0f}s")

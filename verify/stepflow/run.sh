@@ -93,36 +93,14 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# --- venvs (cached outside the repository) ------------------------------------------------
-make_venv() { # dir, pip requirements...
-    local dir=$1; shift
-    if [ -f "$dir/.complete" ]; then
-        echo "run.sh: using cached $dir" >&2
-        return
-    fi
-    echo "run.sh: creating $dir" >&2
-    rm -rf "$dir"
-    "$base_python" -m venv "$dir"
-    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --progress-bar off "$@" >&2
-    touch "$dir/.complete"
+# --- venvs (cached outside the repository, keyed by the versions they hold) -------------
+# verify/fixtures/stepflow_fixtures/venvs.py prints the venv, creating it first if needed.
+venv() { # name, then --generation G | --requirements FILE ...
+    local name=$1
+    shift
+    PYTHONPATH="$repo/verify/fixtures" "$base_python" -m stepflow_fixtures.venvs --name "$name" "$@"
 }
-
-pyver="$("$base_python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-tools="$cache/stepflow-verify-tools-py$pyver-pyyaml-6.0.2"
-make_venv "$tools" "PyYAML==6.0.2"
-
-venv_for() {
-    case "$1" in
-        0.11) echo "$cache/stepflow-0.11-orchestrator-0.11.1-py-0.11.0-py$pyver" ;;
-        0.13) echo "$cache/stepflow-0.13-orchestrator-0.13.0-py-0.13.0-py$pyver" ;;
-    esac
-}
-reqs_for() {
-    case "$1" in
-        0.11) echo "stepflow-orchestrator==0.11.1 stepflow-py[http]==0.11.0" ;;
-        0.13) echo "stepflow-orchestrator==0.13.0 stepflow-py==0.13.0" ;;
-    esac
-}
+tools="$(venv stepflow-verify-tools --requirements "$here/requirements/tools.txt")"
 
 # The inference image stand-in: the venv of containers/inference (torch is large; that
 # script caches it), with the package installed from the current sources.
@@ -176,10 +154,8 @@ trap 'rm -rf "$tmp"' EXIT
 total_pass=0
 total_fail=0
 run_generation() { # generation, dist
-    local gen=$1 d=$2 venv
-    venv="$(venv_for "$gen")"
-    # shellcheck disable=SC2046 # word splitting of the requirement list is intended
-    make_venv "$venv" $(reqs_for "$gen")
+    local gen=$1 d=$2 core_venv
+    core_venv="$(venv "stepflow-$gen" --generation "$gen")"
     prepare_inference
     local t0=$SECONDS rc=0
     synth_team "$gen" "$tmp/team-$gen"
@@ -187,7 +163,7 @@ run_generation() { # generation, dist
     # One private network namespace (loopback only) for every process of the run: the
     # servers bind 0.0.0.0 as the manifests tell them, which here reaches nothing but lo.
     unshare -n -- /bin/sh -ec 'ip link set lo up; exec "$@"' sh \
-        "$tools/bin/python" -B "$here/verify.py" --dist "$d" --generation "$gen" --core-venv "$venv" \
+        "$tools/bin/python" -B "$here/verify.py" --dist "$d" --generation "$gen" --core-venv "$core_venv" \
         --inference-venv "$inference_venv" --inference-sdk013 "$inference_sdk013" \
         --model-dir "$model_dir" --runs "$runs" \
         --team-dist "$tmp/team-$gen" --team-dir "$here/team_worker" ${team_only[@]+"${team_only[@]}"} \
@@ -201,13 +177,11 @@ run_generation() { # generation, dist
 }
 
 run_telemetry() { # the real 0.13 core + python-sdk worker with the telemetry props (verify/stepflow/telemetry.py)
-    local venv receiver t0=$SECONDS rc=0 p=0 f=1
-    venv="$(venv_for 0.13)"
-    # shellcheck disable=SC2046 # word splitting of the requirement list is intended
-    make_venv "$venv" $(reqs_for 0.13)
+    local core_venv receiver t0=$SECONDS rc=0 p=0 f=1
+    core_venv="$(venv stepflow-0.13 --generation 0.13)"
     receiver="$("$tools/bin/python" -B "$here/telemetry.py" --prepare-only)" # its venv, from PyPI: before unshare -n
     unshare -n -- /bin/sh -ec 'ip link set lo up; exec "$@"' sh \
-        "$tools/bin/python" -B "$here/telemetry.py" --core-venv "$venv" --receiver-venv "$receiver" \
+        "$tools/bin/python" -B "$here/telemetry.py" --core-venv "$core_venv" --receiver-venv "$receiver" \
         --workdir "$cache/stepflow-verify-runs" --summary-file "$tmp/summary-telemetry" ${keep[@]+"${keep[@]}"} || rc=$?
     if [ -f "$tmp/summary-telemetry" ]; then read -r p f <"$tmp/summary-telemetry"; fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from scenarios import Scenario, role
-from verify import Env, Runner, info, is_core, load_objects, log, pod_spec, workloads
+from manifests import Env, is_core, load_objects, pod_spec, role, workloads
+from pods import Runner, Scenario, info, log
 
 ROUTE = "team"  # the worker's routePrefix in team-chart.mjs
 TEAM_COMPONENTS = {"stats", "whoami"}  # what team_tools.py registers
@@ -116,20 +115,10 @@ def run_team_env(r: Runner, envfile: Path) -> None:
     log(f"===== {label} {envfile}")
     r.rewrites.clear()
     t0 = time.time()
-    sc = Scenario(r, env, label)
-    r.stop_monitor.clear()
-    mon = threading.Thread(target=r.monitor, daemon=True)
-    try:
-        sc.plan()
+    with Scenario(r, env, label) as sc:
         if not check_manifests(r, env, label, sc.config()):
             return
-        sc.start(core_first=(r.generation == "0.11"))
-        mon.start()
-        probes_ok = r.check_probes(label, sc.reps, sc.services)
-        sc.core_log_clean()
-        sc.check_listen_addresses()
-        cfg = sc.config()
-        served = sc.check_components(cfg)
+        probes_ok, cfg, served = sc.start_checked()
         core = sc.core_url()
         st, body = r.http_json("GET", f"{core}/components?includeSchemas=false")
         listed = body.get("components", []) if isinstance(body, dict) else []
@@ -152,10 +141,6 @@ def run_team_env(r: Runner, envfile: Path) -> None:
                     sc.workflow_round(flows, label)
                     crossing_flow(sc, flows["path"])
         sc.check_no_restarts()
-    finally:
-        r.stop_all()
-        if mon.is_alive():
-            mon.join(5)
     print(f"FIGURE: {label} started, checked and stopped in {time.time() - t0:.1f} s", flush=True)
 
 

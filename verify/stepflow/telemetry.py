@@ -5,7 +5,7 @@ Synthesizes two installations with the library (lib/src, compiled by `tsc -p .`)
   * `telemetry`: the DEV preset with telemetry {logFormat: JSON, otlpEndpoint:
     http://otel-collector.observability.svc:4317} (tracing and metrics on by default);
   * `plain`: the DEV preset as it is (no endpoint, text logs).
-Then, with verify.py's machinery (objects read back from the YAML; command, args, env,
+Then, with pods.py's machinery (objects read back from the YAML; command, args, env,
 volumes and security context as written; Service host names -> 127.0.0.1), it starts the
 dev core (stepflow-server 0.13.0) and one python-sdk worker (stepflow-py 0.13.0 in the
 image's `python3 -m stepflow_kit_worker` loop), no inference, and checks:
@@ -37,22 +37,22 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-CACHE = Path(os.environ.get("STEPFLOW_KIT_CACHE") or Path.home() / ".cache" / "stepflow-kit")
-PYVER = f"{sys.version_info.major}.{sys.version_info.minor}"
-DEFAULT_CORE_VENV = CACHE / f"stepflow-0.13-orchestrator-0.13.0-py-0.13.0-py{PYVER}"
-TOOLS_PYTHON = CACHE / f"stepflow-verify-tools-py{PYVER}-pyyaml-6.0.2" / "bin" / "python"
-# otlp_receiver.py's venv: gRPC over h2 (grpcio's server rejects zstd-compressed messages)
-RECEIVER_REQUIREMENTS = ["h2==4.4.1", "hpack==4.2.0", "hyperframe==6.1.0", "zstandard==0.25.0",
-                         "opentelemetry-proto==1.45.2", "protobuf==5.29.6"]
-DEFAULT_RECEIVER_VENV = CACHE / (f"stepflow-otlp-receiver-py{PYVER}-h2-4.4.1-zstandard-0.25.0-"
-                                 "opentelemetry-proto-1.45.2-protobuf-5.29.6")
+sys.path.insert(0, str(REPO / "verify" / "fixtures"))  # the StepFlow fixtures (stepflow_fixtures)
+from stepflow_fixtures import venvs  # noqa: E402
+from stepflow_fixtures.contract import generation_requirements  # noqa: E402
+
+# The venvs of run.sh (made from Debian's python3, usable by the manifests' uids).
+BASE_PYTHON = "/usr/bin/python3"
+CORE_VENV = venvs.Spec("stepflow-0.13", tuple(generation_requirements("0.13")))
+TOOLS_VENV = venvs.Spec("stepflow-verify-tools", tuple(venvs.read_requirements(HERE / "requirements" / "tools.txt")))
+RECEIVER_VENV = venvs.Spec("stepflow-otlp-receiver",
+                           tuple(venvs.read_requirements(HERE / "requirements" / "otlp-receiver.txt")))
 ENDPOINT = "http://otel-collector.observability.svc:4317"
 COLLECTOR = ("otel-collector", "observability", 4317)  # Service name, namespace, port of ENDPOINT
 NETNS_MARK = "STEPFLOW_VERIFY_TELEMETRY_NETNS"
@@ -77,12 +77,13 @@ app.synth();
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="telemetry.py", usage=USAGE, description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--core-venv", default=str(DEFAULT_CORE_VENV),
+    ap.add_argument("--core-venv", default=str(venvs.location(CORE_VENV, BASE_PYTHON)),
                     help="venv with stepflow-orchestrator 0.13.0 + stepflow-py 0.13.0 (default: run.sh's, %(default)s)")
-    ap.add_argument("--receiver-venv", default=str(DEFAULT_RECEIVER_VENV),
-                    help="venv for otlp_receiver.py, made here with RECEIVER_REQUIREMENTS when missing "
+    ap.add_argument("--receiver-venv", default="",
+                    help="venv for otlp_receiver.py (default: made here with requirements/otlp-receiver.txt "
+                         "when missing; "
                          "(needs PyPI, so before the private network namespace; default %(default)s)")
-    ap.add_argument("--workdir", default=str(CACHE / "stepflow-verify-runs"),
+    ap.add_argument("--workdir", default=str(venvs.cache_root() / "stepflow-verify-runs"),
                     help="parent of the run directory (logs, volumes); not under /tmp (default %(default)s)")
     ap.add_argument("--export-timeout", type=float, default=45.0,
                     help="seconds to wait for the expected OTLP exports after the workflow (default %(default)s; "
@@ -95,74 +96,55 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def reexec_if_needed(argv: list[str]) -> None:
-    """PyYAML (verify.py needs it) and a network namespace with nothing but lo."""
+    """PyYAML (pods.py and manifests.py need it) and a network namespace with nothing but lo."""
     try:
         import yaml  # noqa: F401,PLC0415
     except ImportError:
-        if TOOLS_PYTHON.exists() and Path(sys.executable) != TOOLS_PYTHON:
-            os.execv(str(TOOLS_PYTHON), [str(TOOLS_PYTHON), "-B", __file__, *argv])
-        raise SystemExit(f"telemetry.py: PyYAML is missing and {TOOLS_PYTHON} does not exist "
-                         "(bash verify/stepflow/run.sh --help: run.sh makes it)")
+        tools = venvs.location(TOOLS_VENV, BASE_PYTHON) / "bin" / "python"
+        if tools.exists() and Path(sys.executable) != tools:
+            os.execv(str(tools), [str(tools), "-B", __file__, *argv])
+        raise SystemExit(f"telemetry.py: PyYAML is missing and {tools} does not exist "
+                         "(bash verify/stepflow/run.sh --help: run.sh makes it)") from None
     if os.geteuid() != 0:
         raise SystemExit("telemetry.py: must run as root (private network and mount namespaces)")
     ifaces = set(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else set()
-    ensure_receiver_venv(Path(parse_args(argv).receiver_venv), online=bool(ifaces - {"lo"}))
+    receiver_venv(parse_args(argv), online=bool(ifaces - {"lo"}))
     if ifaces - {"lo"} and os.environ.get(NETNS_MARK) != "1":
         env = {**os.environ, NETNS_MARK: "1"}
         os.execvpe("unshare", ["unshare", "-n", "--", "/bin/sh", "-ec", 'ip link set lo up; exec "$@"', "sh",
                                sys.executable, "-B", __file__, *argv], env)
 
 
-def ensure_receiver_venv(d: Path, online: bool) -> None:
-    """Create the receiver's venv once (a `.complete` marker, like run.sh's make_venv), under a lock."""
-    if (d / ".complete").exists():
-        return
-    if not online:
-        raise SystemExit(f"telemetry.py: {d} is missing and this network namespace reaches nothing: create it "
-                         f"first (python3 -m venv DIR && DIR/bin/pip install {' '.join(RECEIVER_REQUIREMENTS)}; "
-                         "touch DIR/.complete), or run telemetry.py outside the namespace once")
-    import fcntl  # noqa: PLC0415
-    d.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(d) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (d / ".complete").exists():
-            return
-        print(f"telemetry.py: creating {d}", file=sys.stderr, flush=True)
-        shutil.rmtree(d, ignore_errors=True)
-        try:
-            subprocess.run(["/usr/bin/python3", "-m", "venv", str(d)], check=True, timeout=300)
-            subprocess.run([str(d / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            "--progress-bar", "off", *RECEIVER_REQUIREMENTS], check=True, timeout=600,
-                           stdout=sys.stderr)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
-            raise SystemExit(f"telemetry.py: could not create {d}: {e}") from e
-        (d / ".complete").touch()
+def receiver_venv(args: argparse.Namespace, online: bool) -> Path:
+    """The receiver's venv: --receiver-venv, or the one of requirements/otlp-receiver.txt,
+    created here when missing (PyPI: only outside the private network namespace)."""
+    if args.receiver_venv:
+        return Path(args.receiver_venv)
+    try:
+        return venvs.ensure(RECEIVER_VENV, BASE_PYTHON, install=online)
+    except venvs.VenvMissing as e:
+        raise SystemExit(f"telemetry.py: {e}, and this network namespace reaches nothing: run "
+                         "telemetry.py --prepare-only outside it first") from None
+    except (RuntimeError, OSError) as e:
+        raise SystemExit(f"telemetry.py: {e}") from None
 
-
-# --------------------------------------------------------------------------- after the checks above
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.prepare_only:
-        ensure_receiver_venv(Path(args.receiver_venv), online=True)
-        print(args.receiver_venv, flush=True)
+        print(receiver_venv(args, online=True), flush=True)
         return 0
     reexec_if_needed(argv)
+    args.receiver_venv = str(receiver_venv(args, online=False))
     sys.path.insert(0, str(HERE))
-    from scenarios import Scenario, role  # noqa: PLC0415
-    from verify import Env, Results, Runner, ServicePlan, info, load_objects, log, workloads  # noqa: PLC0415
+    from manifests import Env, load_objects, role, workloads  # noqa: PLC0415
+    from pods import Results, Runner, Scenario, ServicePlan, info, log  # noqa: PLC0415
 
     results = Results()
     t_start = time.time()
 
-    def _terminate(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-
     class TelemetryRunner(Runner):
-        """verify.py's Runner; the collector's Service name maps to the receiver's local port."""
+        """pods.py's Runner; the collector's Service name maps to the receiver's local port."""
 
         collector: ServicePlan | None = None
 
@@ -177,110 +159,103 @@ def main(argv: list[str]) -> int:
     receiver: subprocess.Popen | None = None
     r: Runner | None = None
     try:
-        r = TelemetryRunner(run_args, results)
-        manifests = synthesize(tmp, results)
-        if manifests is None:
-            return finish(results, args, t_start)
-        counts_file = r.work / "otlp-counts.json"
-        receiver, port = start_receiver(Path(args.receiver_venv), counts_file, r.work / "otlp-receiver.log")
-        if not results.check(port is not None, "OTLP/gRPC receiver listens on 127.0.0.1",
-                             f"port {port}" if port else (r.work / "otlp-receiver.log").read_text(errors="replace")[-500:]):
-            return finish(results, args, t_start)
-        r.collector = ServicePlan(obj={"spec": {}}, name=COLLECTOR[0], namespace=COLLECTOR[1], replicas=[],
-                                  port_map={COLLECTOR[2]: port})
-        info(f"the endpoint {ENDPOINT} is served by the receiver at 127.0.0.1:{port} (otlp_receiver.py)")
+        with results.guard("telemetry"):
+            r = TelemetryRunner(run_args, results)
+            manifests = synthesize(tmp, results)
+            if manifests is None:
+                return finish(results, args, t_start)
+            counts_file = r.work / "otlp-counts.json"
+            receiver, port = start_receiver(Path(args.receiver_venv), counts_file, r.work / "otlp-receiver.log")
+            if not results.check(port is not None, "OTLP/gRPC receiver listens on 127.0.0.1",
+                                 f"port {port}" if port else (r.work / "otlp-receiver.log").read_text(errors="replace")[-500:]):
+                return finish(results, args, t_start)
+            r.collector = ServicePlan(obj={"spec": {}}, name=COLLECTOR[0], namespace=COLLECTOR[1], replicas=[],
+                                      port_map={COLLECTOR[2]: port})
+            info(f"the endpoint {ENDPOINT} is served by the receiver at 127.0.0.1:{port} (otlp_receiver.py)")
 
-        @contextlib.contextmanager
-        def installation(name: str, label: str, keep_roles: tuple[str, ...], about: str = "") -> Iterator[tuple[Any, dict[str, Any]]]:
-            """The pods of one synthesized installation, stopped at the end; then its export figures."""
-            t0 = time.time()
-            env = Env(manifests[name], load_objects(manifests[name]))
-            log(f"===== {label} {env.path}{about}")
-            before = read_counts(counts_file)
-            sc, mon = start(r, env, label, Scenario, role, workloads, keep_roles=keep_roles)
-            try:
-                yield sc, before
-            finally:
-                r.stop_all()
-                if mon.is_alive():
-                    mon.join(5)
-            figures(label, before, read_counts(counts_file), time.time() - t0)
+            @contextlib.contextmanager
+            def installation(name: str, label: str, keep_roles: tuple[str, ...], about: str = "") -> Iterator[tuple[Any, dict[str, Any]]]:
+                """The pods of one synthesized installation, stopped at the end; then its export figures."""
+                t0 = time.time()
+                env = Env(manifests[name], load_objects(manifests[name]))
+                log(f"===== {label} {env.path}{about}")
+                before = read_counts(counts_file)
+                # the roles kept, one replica each
+                overrides = {role(wl): (1 if role(wl) in keep_roles else 0) for wl in workloads(env)}
+                with Scenario(r, env, label, replicas_override=overrides) as sc:
+                    for rep in sc.reps:  # the same pod names (and logs) as an earlier scenario: read only this one's lines
+                        for p in rep.containers.values():
+                            p.log_offset = p.log_path.stat().st_size if p.log_path.exists() else 0
+                    sc.start(core_first=False)  # workers first
+                    yield sc, before
+                figures(label, before, read_counts(counts_file), time.time() - t0)
 
-        def python_flows(sc: Any, up: bool) -> Any:
-            """The components the core serves, and the python flows to run through them (none if the pods are not up)."""
-            cfg = sc.config()
-            served = check_components(sc, cfg, Results)
-            return sc.python_flows(cfg, served) if up else None
+            def python_flows(sc: Any, up: bool) -> Any:
+                """The components the core serves, and the python flows to run through them (none if the pods are not up)."""
+                cfg = sc.config()
+                served = check_components(sc, cfg, Results)
+                return sc.python_flows(cfg, served) if up else None
 
-        # ---- 1 + 2: JSON logs and OTLP export ------------------------------------------------
-        label = "[telemetry dev gen 0.13]"
-        with installation("telemetry", label, ("core", "python-sdk")) as (sc, before):
-            up = r.check_probes(label, sc.reps, sc.services)
-            sc.core_log_clean()
-            flows = python_flows(sc, up)
-            t_flow = time.time()
-            if flows:
-                run_add_flow(results, sc, flows, label)
-            info(f"{label} workflow took {time.time() - t_flow:.1f}s")
-            core_svc, sdk_svc = expected_services(sc, role)
-            got = wait_exports(counts_file, core_svc, sdk_svc, args.export_timeout, receiver)
-            report_exports(results, label, got, core_svc, sdk_svc)
-            check_core_json_log(results, label, proc_of(sc, role, "core"))
-            check_worker_log(results, label, proc_of(sc, role, "python-sdk"))
-            sc.check_no_restarts()
+            # ---- 1 + 2: JSON logs and OTLP export ------------------------------------------------
+            label = "[telemetry dev gen 0.13]"
+            with installation("telemetry", label, ("core", "python-sdk")) as (sc, before):
+                up = r.check_probes(label, sc.reps, sc.services)
+                sc.core_log_clean()
+                flows = python_flows(sc, up)
+                t_flow = time.time()
+                if flows:
+                    run_add_flow(results, sc, flows, label)
+                info(f"{label} workflow took {time.time() - t_flow:.1f}s")
+                core_svc, sdk_svc = expected_services(sc, role)
+                got = wait_exports(counts_file, core_svc, sdk_svc, args.export_timeout, receiver)
+                report_exports(results, label, got, core_svc, sdk_svc)
+                check_core_json_log(results, label, proc_of(sc, role, "core"))
+                check_worker_log(results, label, proc_of(sc, role, "python-sdk"))
+                sc.check_no_restarts()
 
-        # ---- 2b: tracing false, metrics true -----------------------------------------------------
-        label = "[metrics-only dev gen 0.13]"
-        with installation("metrics-only", label, ("core", "python-sdk"), " (telemetry.tracing false, metrics true)") as (sc, before):
-            up = r.check_probes(label, sc.reps, sc.services)
-            flows = python_flows(sc, up)
-            if flows:
-                run_add_flow(results, sc, flows, label)
-            core_svc, sdk_svc = expected_services(sc, role)
-            core_env = proc_of(sc, role, "core").env
-            sdk_env = proc_of(sc, role, "python-sdk").env
-            # one metrics interval (10 s) after the run, so spans (batched, 5 s) would have arrived too
-            t_run = time.time()
-            end = t_run + args.export_timeout
-            d: dict[str, Any] = {}
-            while time.time() < end and receiver.poll() is None:
-                d = delta(before, read_counts(counts_file))
-                if items(d, core_svc, "metrics") > 0 and time.time() - t_run >= 11:
-                    break
-                time.sleep(0.5)
-            results.check(items(d, core_svc, "metrics") > 0,
-                          f"{label} the core sends metrics (STEPFLOW_METRICS_ENABLED={core_env.get('STEPFLOW_METRICS_ENABLED')})",
-                          f"{items(d, core_svc, 'metrics')} data points")
-            results.check(items(d, core_svc, "traces") == 0 and bool(flows),
-                          f"{label} the core sends no spans (STEPFLOW_TRACE_ENABLED={core_env.get('STEPFLOW_TRACE_ENABLED')})",
-                          f"{items(d, core_svc, 'traces')} spans in the {time.time() - t_run:.0f}s after a workflow run")
-            print(f"INFO: {label} the worker has one switch for spans, metrics and OTLP logs "
-                  f"(STEPFLOW_TRACE_ENABLED={sdk_env.get('STEPFLOW_TRACE_ENABLED')}): it sent "
-                  f"{items(d, sdk_svc, 'traces')} spans, {items(d, sdk_svc, 'metrics')} metric data points, "
-                  f"{items(d, sdk_svc, 'logs')} log records", flush=True)
-            check_core_json_log(results, label, proc_of(sc, role, "core"))
-            sc.check_no_restarts()
+            # ---- 2b: tracing false, metrics true -----------------------------------------------------
+            label = "[metrics-only dev gen 0.13]"
+            with installation("metrics-only", label, ("core", "python-sdk"), " (telemetry.tracing false, metrics true)") as (sc, before):
+                up = r.check_probes(label, sc.reps, sc.services)
+                flows = python_flows(sc, up)
+                if flows:
+                    run_add_flow(results, sc, flows, label)
+                core_svc, sdk_svc = expected_services(sc, role)
+                core_env = proc_of(sc, role, "core").env
+                sdk_env = proc_of(sc, role, "python-sdk").env
+                # one metrics interval (10 s) after the run, so spans (batched, 5 s) would have arrived too
+                t_run = time.time()
+                end = t_run + args.export_timeout
+                d: dict[str, Any] = {}
+                while time.time() < end and receiver.poll() is None:
+                    d = delta(before, read_counts(counts_file))
+                    if items(d, core_svc, "metrics") > 0 and time.time() - t_run >= 11:
+                        break
+                    time.sleep(0.5)
+                results.check(items(d, core_svc, "metrics") > 0,
+                              f"{label} the core sends metrics (STEPFLOW_METRICS_ENABLED={core_env.get('STEPFLOW_METRICS_ENABLED')})",
+                              f"{items(d, core_svc, 'metrics')} data points")
+                results.check(items(d, core_svc, "traces") == 0 and bool(flows),
+                              f"{label} the core sends no spans (STEPFLOW_TRACE_ENABLED={core_env.get('STEPFLOW_TRACE_ENABLED')})",
+                              f"{items(d, core_svc, 'traces')} spans in the {time.time() - t_run:.0f}s after a workflow run")
+                print(f"INFO: {label} the worker has one switch for spans, metrics and OTLP logs "
+                      f"(STEPFLOW_TRACE_ENABLED={sdk_env.get('STEPFLOW_TRACE_ENABLED')}): it sent "
+                      f"{items(d, sdk_svc, 'traces')} spans, {items(d, sdk_svc, 'metrics')} metric data points, "
+                      f"{items(d, sdk_svc, 'logs')} log records", flush=True)
+                check_core_json_log(results, label, proc_of(sc, role, "core"))
+                sc.check_no_restarts()
 
-        # ---- 3: no endpoint -> text logs ------------------------------------------------------
-        label = "[plain dev gen 0.13]"
-        with installation("plain", label, ("core",)) as (sc, before):
-            r.check_probes(label, sc.reps, sc.services)
-            sc.core_log_clean()
-            time.sleep(2)
-            check_core_text_log(results, label, proc_of(sc, role, "core"))
-            sc.check_no_restarts()
-        after = read_counts(counts_file)
-        results.check(summary(after) == summary(before), f"{label} nothing reaches the receiver without an endpoint",
-                      f"exports before {summary(before)}, after {summary(after)}")
-    except KeyboardInterrupt as e:
-        results.check(False, "telemetry interrupted", str(e))
-    except SystemExit as e:
-        if e.code not in (0, None):
-            results.check(False, "telemetry setup", str(e.code))
-    except Exception as e:  # noqa: BLE001
-        import traceback  # noqa: PLC0415
-        traceback.print_exc()
-        results.check(False, "telemetry crashed", f"{type(e).__name__}: {e}")
+            # ---- 3: no endpoint -> text logs ------------------------------------------------------
+            label = "[plain dev gen 0.13]"
+            with installation("plain", label, ("core",)) as (sc, before):
+                r.check_probes(label, sc.reps, sc.services)
+                sc.core_log_clean()
+                time.sleep(2)
+                check_core_text_log(results, label, proc_of(sc, role, "core"))
+                sc.check_no_restarts()
+            after = read_counts(counts_file)
+            results.check(summary(after) == summary(before), f"{label} nothing reaches the receiver without an endpoint",
+                          f"exports before {summary(before)}, after {summary(after)}")
     finally:
         if r is not None:
             r.cleanup()
@@ -294,12 +269,7 @@ ITEM = {"traces": "spans", "metrics": "data points", "logs": "log records"}
 
 def finish(results: Any, args: argparse.Namespace, t_start: float) -> int:
     print(f"telemetry: took {time.time() - t_start:.0f} s", flush=True)
-    print(f"{len(results.passed)} passed, {len(results.failed)} failed", flush=True)
-    for name in results.failed:
-        print(f"  failed: {name}", flush=True)
-    if args.summary_file:
-        Path(args.summary_file).write_text(f"{len(results.passed)} {len(results.failed)}\n")
-    return 0 if results.passed and not results.failed else 1
+    return results.summary("", args.summary_file)
 
 
 # --------------------------------------------------------------------------- manifests
@@ -326,24 +296,8 @@ def synthesize(tmp: Path, results: Any) -> dict[str, Path] | None:
     return out
 
 
-def start(r: Any, env: Any, label: str, scenario_cls: Any, role: Any, workloads: Any,
-          keep_roles: tuple[str, ...]) -> tuple[Any, threading.Thread]:
-    """Start the pods of the roles kept, one replica each, workers first (gen 0.13)."""
-    overrides = {role(wl): (1 if role(wl) in keep_roles else 0) for wl in workloads(env)}
-    sc = scenario_cls(r, env, label, replicas_override=overrides)
-    r.stop_monitor.clear()
-    mon = threading.Thread(target=r.monitor, daemon=True)
-    sc.plan()
-    for rep in sc.reps:  # the same pod names (and logs) as an earlier scenario: read only this one's lines
-        for p in rep.containers.values():
-            p.log_offset = p.log_path.stat().st_size if p.log_path.exists() else 0
-    sc.start(core_first=False)
-    mon.start()
-    return sc, mon
-
-
 def check_components(sc: Any, cfg: dict[str, Any], results_cls: Any) -> dict[str, list[str]]:
-    """scenarios.py's component check, counted for the plugins whose workers run here only."""
+    """The Scenario's component check (pods.py), counted for the plugins whose workers run here only."""
     class Quiet(results_cls):
         def check(self, ok: bool, name: str, detail: str = "") -> bool:
             self.lines.append((ok, name, detail))
@@ -367,7 +321,7 @@ def check_components(sc: Any, cfg: dict[str, Any], results_cls: Any) -> dict[str
 
 
 def run_add_flow(results: Any, sc: Any, flows: dict[str, Any], label: str) -> None:
-    """One run of verify.py's a+b flow (a /python/udf step). The inference plugin of the config
+    """One run of the scenarios' a+b flow (a /python/udf step). The inference plugin of the config
     has no worker here, so the core waits its plugin-readiness timeout (30 s) before the step."""
     a, b = random.randint(1, 10**6), random.randint(1, 10**6)
     ok, out, detail = sc.run_flow(flows["add"], {"a": a, "b": b}, timeout=90)
