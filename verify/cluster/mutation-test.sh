@@ -11,8 +11,9 @@
 # usage: mutation-test.sh [--fast] [--versions v1.X.Y[,v1.X.Y...]] [--generation 0.11|0.13|shared|both|all]
 #                         [--case NAME]... [--keep] [--list] [--dry-run]
 #   --fast        the cases marked `fast` in mutations.json, on the first version of
-#                 versions.env only (unless --versions is given): a few minutes
-#   --versions    kube-apiserver versions (default: all of versions.env)
+#                 KUBERNETES_VERSIONS (verify/tools/versions.env) only, unless
+#                 --versions is given: a few minutes
+#   --versions    kube-apiserver versions (default: all of KUBERNETES_VERSIONS)
 #   --generation  which synthesized output(s) to mutate (default: all): a generation,
 #                 both generations, or `shared` (two production installations in one
 #                 namespace, mutation-shared.mjs; its cases break their isolation)
@@ -28,8 +29,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-# shellcheck source=versions.env
-. "$here/versions.env"
+# shellcheck source=../tools/versions.env
+. "$here/../tools/versions.env"
 
 usage() { sed -n '11,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 version_list='^v1\.[0-9]+\.[0-9]+(,v1\.[0-9]+\.[0-9]+)*$'
@@ -58,7 +59,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 if [[ -z $versions ]]; then
-  versions=$K8S_VERSIONS_DEFAULT
+  versions=$KUBERNETES_VERSIONS
   if [[ $fast -eq 1 ]]; then versions=${versions%% *}; fi
 fi
 
@@ -82,7 +83,7 @@ trap cleanup EXIT
 # run.sh and its checks from one snapshot for the whole run, so every case meets the
 # same tier even if the working tree changes meanwhile
 mkdir "$work/tier"
-cp -R "$here" "$work/tier/cluster"
+cp -R "$here" "$here/../lib" "$here/../tools" "$work/tier/"
 
 cd "$root"
 if [[ ! -f lib/main.js ]]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The scheduling tier: the manifests on a simulated production cluster with a
-# real kube-scheduler and kube-controller-manager (Kubernetes v1.37.2) and kwok
+# real kube-scheduler and kube-controller-manager (the newest Kubernetes,
+# KUBERNETES_VERSION of verify/tools/versions.env) and kwok
 # standing in for the kubelets of simulated nodes; etcd and kube-apiserver as
 # in the cluster tier. Everything listens on 127.0.0.1 and is stopped on exit.
 #
@@ -29,10 +30,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-# shellcheck source=../cluster/lib.sh
-. "$HERE/../cluster/lib.sh"
-# shellcheck source=versions.env
-. "$HERE/versions.env"
+# shellcheck source=../lib/cluster.sh
+. "$HERE/../lib/cluster.sh"
+HARNESS_TIER=scheduling
 
 ALL_SCENARIOS="prod prod-0.11 no-gpu dev mutation scale"
 DIST="$ROOT/dist"
@@ -41,7 +41,7 @@ ONLY=$ALL_SCENARIOS
 INSTALLATIONS=20
 KEEP_LOGS=0
 NODE=${NODE:-node}
-K8S=$SCHED_K8S_VERSION
+K8S=$KUBERNETES_VERSION
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 bad_usage() { echo "run.sh: $*" >&2; usage >&2; exit 2; }
@@ -63,11 +63,7 @@ for s in $ONLY; do
   [[ " $ALL_SCENARIOS " == *" $s "* ]] || bad_usage "unknown scenario '$s' (scenarios: $ALL_SCENARIOS)"
 done
 
-log() { printf '[scheduling %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
-for tool in openssl python3 curl "$NODE"; do
-  command -v "$tool" >/dev/null || { echo "run.sh: '$tool' not found on PATH" >&2; exit 2; }
-done
+require_tools openssl python3 curl "$NODE"
 [ -d "$DIST" ] || bad_usage "manifest directory '$DIST' does not exist"
 DIST=$(cd "$DIST" && pwd)
 [ -n "$PROD" ] || PROD="$DIST/prod.yaml"
@@ -76,32 +72,12 @@ PROD=$(cd "$(dirname "$PROD")" && pwd)/$(basename "$PROD")
 DEV="$DIST/dev.yaml"
 [ -f "$DEV" ] || bad_usage "no dev manifest '$DEV'"
 
-T_START=$(date +%s)
 # --- binaries (cached by key; only the first run builds) ----------------------------
-"$HERE/install.sh" --k8s "$K8S" --kwok "$KWOK_VERSION"
-APISERVER_DIR=$(bin_dir kube-apiserver "$K8S")
-KWOK_BIN="$(bin_dir kwok "$KWOK_VERSION")/kwok"
-
-# --- workspace, cleanup -------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/stepflow-scheduling.XXXXXX")
-RESULTS="$WORK/results.jsonl"
-: > "$RESULTS"
+cluster_install "$K8S" controllers
+harness_init scheduling
 CHECKS_PID=""
-cleanup() {
-  local rc=$?
-  stop_pid "$CHECKS_PID"
-  stop_controllers
-  stop_servers
-  if [ "$KEEP_LOGS" = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-record_fail() { # record_fail SCENARIO CHECK OBJECT MESSAGE
-  python3 -c 'import json,sys; print(json.dumps({"scenario":sys.argv[1],"check":sys.argv[2],"object":sys.argv[3],"ok":False,"message":sys.argv[4]}))' \
-    "$@" >> "$RESULTS"
-}
+harness_on_exit stop_servers
+harness_on_exit 'stop_pid "$CHECKS_PID"'
 
 # --- manifests the library synthesizes here ----------------------------------------
 needs() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -130,7 +106,7 @@ run_scenario() { # run_scenario NAME MANIFEST...
   for f in "$@"; do margs+=(--manifest "$f"); done
   log "=== $name"
   if ! start_apiserver "$K8S" "/stepflow-scheduling/$scenario_n" "$WORK/apiserver-$scenario_n.log" ||
-     ! start_controllers "$scenario_n" "$K8S" "$KWOK_BIN" "$HERE/kwok-stages.yaml"; then
+     ! start_controllers "$scenario_n" "$K8S" "$HERE/kwok-stages.yaml"; then
     cat "$WORK/start-msg" >&2
     record_fail "$name" "cluster starts" "$K8S" "$(cat "$WORK/start-msg")"
     stop_controllers; stop_apiserver; return 0
@@ -152,7 +128,7 @@ run_scenario() { # run_scenario NAME MANIFEST...
 
 make_pki
 start_etcd "$ETCD_VERSION"
-[ "$("$APISERVER_DIR/kubectl" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')" = "$K8S" ] ||
+[ "$("$(tool_bin kubernetes kubectl "$K8S")" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')" = "$K8S" ] ||
   log "warning: kubectl is not $K8S"
 for s in $ONLY; do
   case $s in
@@ -167,27 +143,4 @@ for s in $ONLY; do
 done
 
 # --- summary -------------------------------------------------------------------------
-python3 - "$RESULTS" "$(( $(date +%s) - T_START ))" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-notes = [r for r in rows if "note" in r]
-rows = [r for r in rows if "note" not in r]
-if not rows:
-    rows.append({"ok": False, "scenario": "-", "check": "some check ran", "object": "-", "message": "no check recorded a result"})
-failed = [r for r in rows if not r["ok"]]
-passed = len(rows) - len(failed)
-print()
-print(f"scheduling tier: {len(rows)} checks in {sys.argv[2]}s")
-if notes:
-    print("REPORT:")
-    for n in notes:
-        print(f"  [{n['scenario']}] {n['note']}")
-if failed:
-    print("FAILURES:")
-    for r in failed:
-        print(f"  [{r['scenario']}] {r['check']}: {r['object']}")
-        for line in str(r["message"]).rstrip().splitlines():
-            print(f"      {line}")
-print(f"{passed} passed, {len(failed)} failed")
-sys.exit(1 if failed else 0)
-PY
+harness_summary "scheduling tier"

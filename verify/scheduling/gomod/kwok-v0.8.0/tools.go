@@ -1,8 +1,0 @@
-//go:build tools
-
-// Package tools pins the programs that install.sh builds from this module.
-package tools
-
-import (
-	_ "sigs.k8s.io/kwok/cmd/kwok"
-)
