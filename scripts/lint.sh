@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint and test the container tooling: shellcheck on every shell script (including the
 # provisioning scripts inside the Lima template), hadolint on every Containerfile, a
-# conversion of every Containerfile with BuildKit's own frontend (when Go is there),
+# conversion of every Containerfile with BuildKit's own frontend (built by verify/tools),
 # and the bats suite in test/scripts. Installs what is missing (see --help). Exits non-zero
 # on any finding; the last line is "N passed, M failed" (files linted + bats tests).
 set -euo pipefail
@@ -20,7 +20,7 @@ usage: scripts/lint.sh [--no-install] [-h|--help]
 
 Runs shellcheck (scripts/, verify/, containers/*/tests/, .ci/run, test/scripts/ and the provisioning scripts of
 scripts/lima/stepflow-dev.yaml), hadolint (containers/*/Containerfile), the BuildKit
-frontend check (test/scripts/containerfiles, Go; skipped without Go) and the bats
+frontend check (test/scripts/containerfiles, built by verify/tools/install.sh) and the bats
 suite (test/scripts/*.bats). Prints "N passed, M failed" last; exits 1 on any finding.
 
 Installs missing tools unless --no-install is given:
@@ -200,28 +200,27 @@ done
 # --- BuildKit's own Dockerfile frontend ---------------------------------------------------
 # test/scripts/containerfiles converts every Containerfile x target x platform with
 # BuildKit's dockerfile2llb (offline) and checks the image config against the contract.
-# Needs Go (its module pins BuildKit); skipped, and said so, where there is none.
+# Built like every Go tool of the verification tiers, by verify/tools/install.sh (which
+# fetches a Go toolchain when there is none).
 echo "== BuildKit frontend check (test/scripts/containerfiles)"
-if have go; then
-    cf_out="${work}/containerfiles.tap"
-    cf_status=0
-    if (cd test/scripts/containerfiles && go build -o "${work}/containerfiles" .) >"${cf_out}" 2>&1; then
-        "${work}/containerfiles" "${KIT_ROOT}" >"${cf_out}" 2>&1 || cf_status=$?
-    else
-        cf_status=1
-    fi
-    cf_ok="$(grep -c '^ok ' "${cf_out}" || true)"
-    cf_not_ok="$(grep -c '^not ok ' "${cf_out}" || true)"
-    passed=$((passed + cf_ok))
-    failed=$((failed + cf_not_ok))
-    if [ "${cf_not_ok}" -gt 0 ] || [ "${cf_status}" -ne 0 ]; then
-        cat "${cf_out}"
-        [ "${cf_not_ok}" -gt 0 ] || failed=$((failed + 1))
-    else
-        echo "${cf_ok} builds ok"
-    fi
+cf_out="${work}/containerfiles.tap"
+cf_status=0
+if "${KIT_ROOT}/verify/tools/install.sh" containerfile-check >"${cf_out}" 2>&1; then
+    # shellcheck source=../verify/tools/lib.sh
+    cf_bin="$(. "${KIT_ROOT}/verify/tools/lib.sh" && tool_bin containerfile-check containerfile-check)"
+    "${cf_bin}" "${KIT_ROOT}" >"${cf_out}" 2>&1 || cf_status=$?
 else
-    echo "skipped: no Go toolchain (install Go to run it)"
+    cf_status=1
+fi
+cf_ok="$(grep -c '^ok ' "${cf_out}" || true)"
+cf_not_ok="$(grep -c '^not ok ' "${cf_out}" || true)"
+passed=$((passed + cf_ok))
+failed=$((failed + cf_not_ok))
+if [ "${cf_not_ok}" -gt 0 ] || [ "${cf_status}" -ne 0 ]; then
+    cat "${cf_out}"
+    [ "${cf_not_ok}" -gt 0 ] || failed=$((failed + 1))
+else
+    echo "${cf_ok} builds ok"
 fi
 
 # --- bats ------------------------------------------------------------------------------

@@ -117,9 +117,10 @@ fi
 export GOTOOLCHAIN=local
 
 # --- building -------------------------------------------------------------------------
-# build_bin TOOL VERSION BIN: builds one binary unless its stamp is current.
+# build_bin TOOL VERSION BIN [check]: builds one binary unless its stamp is current; with
+# "check", only returns 0 when it is current and 1 when it would be built.
 build_bin() {
-  local tool=$1 version=$2 bin=$3 pair pkg="" mod out key="" ldflags start=$SECONDS
+  local tool=$1 version=$2 bin=$3 check=${4:-} pair pkg="" mod out key="" ldflags start=$SECONDS
   tool_recipe "$tool"
   for pair in $T_BINS; do [[ ${pair%%=*} == "$bin" ]] && pkg=${pair#*=}; done
   out=$(tool_dir "$tool" "$version")
@@ -138,6 +139,7 @@ build_bin() {
   if [[ -x $out/$bin && -f $out/$bin.stamp && $(cat "$out/$bin.stamp") == "$key" ]]; then
     return 0
   fi
+  [[ -z $check ]] || return 1
   mkdir -p "$out"
   rm -f "$out/$bin.stamp"
   log "$tool $version: go build $pkg -> $bin (minutes on a small machine when the Go cache is cold)"
@@ -148,6 +150,13 @@ build_bin() {
   log "$tool $version: $bin built in $((SECONDS - start)) s -> $out/$bin"
 }
 
+# Nothing to build: done, without waiting for another install's lock.
+current=1
+for r in "${requests[@]}"; do
+  read -r -a f <<<"$r"
+  for bin in "${f[@]:2}"; do build_bin "${f[0]}" "${f[1]}" "$bin" check || current=0; done
+done
+[[ $current -eq 0 ]] || exit 0
 mkdir -p "$KIT_CACHE"
 exec 9>"$KIT_CACHE/.install.lock"
 flock 9
