@@ -30,7 +30,6 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 K8S_VERSIONS=$KUBERNETES_VERSIONS
 DIST="$ROOT/dist"
-KEEP_LOGS=0
 DO_FILES=1
 DO_DIR=1
 NODE=${NODE:-node}
@@ -45,7 +44,7 @@ while [ $# -gt 0 ]; do
     --versions=*) K8S_VERSIONS=$(parse_versions "${1#*=}"); shift ;;
     --dist) need_arg "$@"; DIST=$2; shift 2 ;;
     --dist=*) DIST=${1#*=}; shift ;;
-    --keep-logs) KEEP_LOGS=1; shift ;;
+    --keep-logs) export KEEP_LOGS=1; shift ;;
     --only-dir) DO_FILES=0; shift ;;
     --only-files) DO_DIR=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -53,6 +52,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# shellcheck disable=SC2034 # read by verify/lib/harness.sh (log, require_tools)
 HARNESS_TIER=cluster
 usage_error() { echo "run.sh: $*" >&2; exit 2; }
 require_tools openssl python3 "$NODE"

@@ -40,6 +40,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/cluster.sh
 . "$HERE/../lib/cluster.sh"
+# shellcheck disable=SC2034 # read by verify/lib/harness.sh (log, require_tools)
 HARNESS_TIER=upgrade
 
 # The documented upgrade command's selector and allowlist (README "Upgrading"):
@@ -51,7 +52,6 @@ PRUNE_ALLOWLIST="core/v1/ConfigMap,core/v1/Service,core/v1/ServiceAccount,apps/v
 PREVIOUS="$HERE/previous/0.2.0"
 STEPS=""
 DIST="$ROOT/dist"
-KEEP_LOGS=0
 NODE=${NODE:-node}
 K8S_VERSIONS=$KUBERNETES_VERSIONS
 ALL_SCENARIOS="readme-apply documented next-release prune-without-allowlist adoption"
@@ -67,7 +67,7 @@ while [ $# -gt 0 ]; do
     --dist) need_arg "$@"; DIST=$2; shift 2 ;;
     --steps) need_arg "$@"; STEPS=$2; shift 2 ;;
     --only) need_arg "$@"; SCENARIOS=${2//,/ }; shift 2 ;;
-    --keep-logs) KEEP_LOGS=1; shift ;;
+    --keep-logs) export KEEP_LOGS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument '$1'" ;;
   esac

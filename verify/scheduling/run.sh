@@ -32,6 +32,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/cluster.sh
 . "$HERE/../lib/cluster.sh"
+# shellcheck disable=SC2034 # read by verify/lib/harness.sh (log, require_tools)
 HARNESS_TIER=scheduling
 
 ALL_SCENARIOS="prod prod-0.11 no-gpu dev mutation scale"
@@ -39,7 +40,6 @@ DIST="$ROOT/dist"
 PROD=""
 ONLY=$ALL_SCENARIOS
 INSTALLATIONS=20
-KEEP_LOGS=0
 NODE=${NODE:-node}
 K8S=$KUBERNETES_VERSION
 
@@ -54,7 +54,7 @@ while [ $# -gt 0 ]; do
     --installations)
       if [ $# -lt 2 ] || ! [[ $2 =~ ^[1-9][0-9]*$ ]]; then bad_usage "--installations needs a positive number"; fi
       INSTALLATIONS=$2; shift 2 ;;
-    --keep-logs) KEEP_LOGS=1; shift ;;
+    --keep-logs) export KEEP_LOGS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument '$1'" ;;
   esac
@@ -77,6 +77,7 @@ cluster_install "$K8S" controllers
 harness_init scheduling
 CHECKS_PID=""
 harness_on_exit stop_servers
+# shellcheck disable=SC2016 # expanded when the trap runs
 harness_on_exit 'stop_pid "$CHECKS_PID"'
 
 # --- manifests the library synthesizes here ----------------------------------------

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # T_* and TOOLS_ALL are read by the scripts that source this file
 # The catalogue of Go-built tools: what each one is built from and how (sourced by lib.sh).
 #
 # tool_recipe TOOL sets, for that tool:
