@@ -84,8 +84,12 @@ if [[ ${#need_apt[@]} -gt 0 ]]; then
 fi
 
 # Go: at least the newest `go` line among the wrapper and local modules; else GO_TOOLCHAIN.
-go_min=$(cat "$TOOLS_DIR"/gomod/*/go.mod "$ROOT"/test/scripts/containerfiles/go.mod 2>/dev/null |
-  awk '$1 == "go" {print $2}' | sort -V | tail -1)
+modfiles=("$TOOLS_DIR"/gomod/*/go.mod)
+for r in "${requests[@]}"; do
+  tool_recipe "${r%% *}"
+  [[ $T_KIND != local ]] || modfiles+=("$ROOT/$T_MODULE/go.mod")
+done
+go_min=$(awk '$1 == "go" {print $2}' "${modfiles[@]}" | sort -V | tail -1)
 go_ok() {
   command -v go >/dev/null || return 1
   local have
