@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# (Re)generates the pinned wrapper module gomod/TOOL-VERSION/ (go.mod, go.sum, tools.go)
+# (Re)generates the pinned wrapper module gomod/TOOL-VERSION/ (go.mod, go.sum, and tools.go
+# naming the tool's packages, or main.go where the catalogue builds the wrapper's own main)
 # that install.sh builds TOOL from. Only needed when adding a tool or a version; commit
 # the result.
 #
@@ -82,19 +83,27 @@ mkdir -p "$dir"
     echo; echo "exclude ("; printf '\t%s\n' "${excludes[@]}"; echo ")"
   fi
 } >"$dir/go.mod"
-{
-  echo "//go:build tools"
-  echo
-  echo "// Package tools pins the programs verify/tools/install.sh builds from this module."
-  echo "package tools"
-  echo
-  echo "import ("
-  for pair in $T_BINS; do
-    pkg=${pair#*=}
-    [[ $pkg == . ]] && pkg=$T_MODULE || pkg=$T_MODULE/$pkg
-    echo "	_ \"$pkg\""
-  done
-  echo ")"
-} >"$dir/tools.go"
+rm -f "$dir/main.go" "$dir/tools.go"
+own_main=0
+for pair in $T_BINS; do [[ ${pair#*=} != @wrapper ]] || own_main=1; done
+[[ $own_main -eq 0 ]] || tool_main_go "$tool" >"$dir/main.go"
+pkgs=()
+for pair in $T_BINS; do
+  pkg=${pair#*=}
+  [[ $pkg != @wrapper ]] || continue
+  [[ $pkg == . ]] && pkgs+=("$T_MODULE") || pkgs+=("$T_MODULE/$pkg")
+done
+if [[ ${#pkgs[@]} -gt 0 ]]; then
+  {
+    echo "//go:build tools"
+    echo
+    echo "// Package tools pins the programs verify/tools/install.sh builds from this module."
+    echo "package tools"
+    echo
+    echo "import ("
+    printf '\t_ "%s"\n' "${pkgs[@]}"
+    echo ")"
+  } >"$dir/tools.go"
+fi
 (cd "$dir" && rm -f go.sum && go mod tidy)
 echo "$dir"

@@ -136,10 +136,14 @@ build_bin() {
     mod="$TOOLS_DIR/gomod/$tool-$version"
     [[ -f $mod/go.mod && -f $mod/go.sum ]] ||
       die "no wrapper module gomod/$tool-$version: add it with verify/tools/gen-wrapper.sh $tool $version"
-    [[ $pkg == . ]] && pkg=$T_MODULE || pkg=$T_MODULE/$pkg
+    case $pkg in
+      @wrapper) pkg=. ;;
+      .) pkg=$T_MODULE ;;
+      *) pkg=$T_MODULE/$pkg ;;
+    esac
   fi
   ldflags=$(tool_ldflags "$tool" "$version")
-  key=$( { echo "$key"; cat "$mod/go.mod" "$mod/go.sum" 2>/dev/null; echo "$pkg|$ldflags|$T_CGO|$T_TAGS"; go env GOVERSION; } | sha256sum | cut -d' ' -f1)
+  key=$( { echo "$key"; cat "$mod/go.mod" "$mod/go.sum" "$mod/main.go" 2>/dev/null; echo "$pkg|$ldflags|$T_CGO|$T_TAGS"; go env GOVERSION; } | sha256sum | cut -d' ' -f1)
   if [[ -x $out/$bin && -f $out/$bin.stamp && $(cat "$out/$bin.stamp") == "$key" ]]; then
     return 0
   fi

@@ -1,8 +1,0 @@
-//go:build tools
-
-// Package tools pins the programs verify/tools/install.sh builds from this module.
-package tools
-
-import (
-	_ "github.com/coredns/coredns"
-)
