@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's two commands and the consumer tier on one pinned Node.js line
-# (verify/nodejs/versions.env), the way a user on that line meets them:
+# The README's two commands and the consumer tier on a pinned Node.js line
+# (verify/nodejs/versions.env), the way a user on that line meets them; per line:
 #
 #  1. install the line (verify/nodejs/install.sh) and put it first on PATH;
 #  2. a fresh clone of the checkout's HEAD in a temp directory (the checkout is untouched);
@@ -20,36 +20,61 @@ REPO=$(cd "$HERE/../.." && pwd)
 
 usage() {
   cat <<EOF
-Usage: verify/nodejs/run.sh --line LINE [--keep]
+Usage: verify/nodejs/run.sh [--line LINE]... [--keep]
 
-  --line LINE  the Node.js line to run on: ${NODEJS_LINES// /, } (verify/nodejs/versions.env)
-  --keep       keep the clone (its path is printed)
+  --line LINE  a Node.js line to run on: ${NODEJS_LINES// /, } (verify/nodejs/versions.env);
+               repeat for several. Default: every line but the one .ci/run runs on (${NODEJS_CI_LINE})
+  --keep       keep the clones (their paths are printed)
   -h, --help   show this help
 
-Runs 'npm ci && npm run synth', 'npm test' and verify/consumer/run.sh on Node.js LINE in a
-fresh clone of HEAD (uncommitted changes are not part of the run). Needs git, npm on PATH
-(to fetch the line) and the npm registry.
+Runs 'npm ci && npm run synth', 'npm test' and verify/consumer/run.sh on each Node.js LINE
+in a fresh clone of HEAD (uncommitted changes are not part of the run). Needs git, npm on
+PATH (to fetch the lines) and the npm registry.
 EOF
 }
 usage_error() { echo "nodejs/run.sh: $*" >&2; usage >&2; exit 2; }
 
-LINE=""
+LINES=()
 KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
     --line)
       if [ $# -lt 2 ] || [ -z "$2" ]; then usage_error "--line needs a line"; fi
-      LINE=$2
+      LINES+=("$2")
       shift 2
       ;;
-    --line=?*) LINE=${1#--line=}; shift ;;
+    --line=?*) LINES+=("${1#--line=}"); shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown argument: $1" ;;
   esac
 done
-[ -n "$LINE" ] || usage_error "--line is required"
-[[ " $NODEJS_LINES " == *" $LINE "* ]] || usage_error "unknown Node.js line '$LINE' (pinned: $NODEJS_LINES)"
+if [ "${#LINES[@]}" -eq 0 ]; then
+  for line in $NODEJS_LINES; do [ "$line" = "$NODEJS_CI_LINE" ] || LINES+=("$line"); done
+fi
+for line in "${LINES[@]}"; do
+  [[ " $NODEJS_LINES " == *" $line "* ]] || usage_error "unknown Node.js line '$line' (pinned: $NODEJS_LINES)"
+done
+# Several lines: one run of this script per line, then the sum of their counts.
+if [ "${#LINES[@]}" -gt 1 ]; then
+  total_pass=0
+  total_fail=0
+  keep=()
+  [ "$KEEP" = 0 ] || keep=(--keep)
+  for line in "${LINES[@]}"; do
+    out=$(mktemp)
+    bash "$0" --line "$line" ${keep[@]+"${keep[@]}"} | tee "$out" || true
+    counts=$(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$out" | tail -n 1)
+    rm -f "$out"
+    read -r p f <<<"${counts:-0 1}" # no closing line: the run broke, count it as a failure
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+  done
+  echo "$total_pass passed, $total_fail failed"
+  [ "$total_fail" -eq 0 ]
+  exit $?
+fi
+LINE=${LINES[0]}
 command -v git >/dev/null || { echo "nodejs/run.sh: git not found on PATH" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stepflow-nodejs-$LINE.XXXXXX")
