@@ -78,7 +78,18 @@ LINE=${LINES[0]}
 command -v git >/dev/null || { echo "nodejs/run.sh: git not found on PATH" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stepflow-nodejs-$LINE.XXXXXX")
-trap 'if [ "$KEEP" = 1 ]; then echo "  clone kept in $WORK/repo"; else rm -rf "$WORK"; fi' EXIT
+# cleanup: remove the work directory (once; from finish, or the EXIT trap on an abort).
+CLEANED=0
+cleanup() {
+  [ "$CLEANED" = 0 ] || return 0
+  CLEANED=1
+  if [ "$KEEP" = 1 ]; then echo "  clone kept in $WORK/repo"; return 0; fi
+  local t=$SECONDS
+  cd /
+  rm -rf "$WORK"
+  TIMES+="removing the clone $((SECONDS - t)) s, "
+}
+trap cleanup EXIT
 
 PASSN=0
 FAILN=0
@@ -87,6 +98,7 @@ T0=$SECONDS
 pass() { PASSN=$((PASSN + 1)); echo "PASS: $*"; }
 fail() { FAILN=$((FAILN + 1)); echo "FAIL: $*"; }
 finish() {
+  cleanup
   echo "  Node.js $LINE adds: ${TIMES}total $((SECONDS - T0)) s"
   echo "$PASSN passed, $FAILN failed"
   [ "$FAILN" -eq 0 ]
