@@ -5,7 +5,8 @@
 #
 #   install.sh SPEC...      SPEC: TOOL[@VERSION][:BIN[,BIN...]]; without @VERSION the
 #                           pinned one, without :BIN every binary of the tool
-#   install.sh all          every tool of the catalogue at its pinned versions
+#   install.sh all          what the tiers use: every tool of the catalogue at its pinned
+#                           version (of the older Kubernetes versions, kube-apiserver and kubectl)
 #
 # e.g. install.sh etcd kubernetes@v1.35.4:kube-apiserver,kubectl kubernetes:kubelet,kube-proxy
 #
@@ -13,8 +14,8 @@
 # gomod/TOOL-VERSION/ (or, for this repository's own tools, from their module directory)
 # with -trimpath and the module's go.sum, and a stamp beside it (BIN.stamp = sha256 of
 # go.mod, go.sum, the package, the build flags and the Go version; for a local tool, of its
-# files) says whether it is current: a second run builds nothing. Builds take
-# $KIT_CACHE/.install.lock, one at a time (2-core machines). Go modules go to the usual
+# files) says whether it is current: a second run builds nothing. A build holds the lock
+# of its binary, so two installs never build the same binary twice. Go modules go to the usual
 # GOMODCACHE, compiled packages to GOCACHE. Missing Debian packages come from apt-get
 # (as root); a missing or too old Go from the Go module proxy (GO_TOOLCHAIN).
 set -euo pipefail
@@ -48,7 +49,11 @@ for spec in "$@"; do
     all)
       for t in $TOOLS_ALL; do
         if [[ $t == kubernetes ]]; then
-          for v in $KUBERNETES_VERSIONS; do add_request kubernetes "$v"; done
+          # the tiers run every component of the newest version; of the others, the API
+          # server and its kubectl
+          for v in $KUBERNETES_VERSIONS; do
+            if [[ $v == "$KUBERNETES_VERSION" ]]; then add_request kubernetes "$v"; else add_request kubernetes "$v" kube-apiserver kubectl; fi
+          done
         else
           add_request "$t" "$(tool_version "$t")"
         fi
@@ -158,17 +163,19 @@ build_bin() {
   log "$tool $version: $bin built in $((SECONDS - start)) s -> $out/$bin"
 }
 
-# Nothing to build: done, without waiting for another install's lock.
-current=1
+# One lock per binary ($KIT_CACHE/tools/.locks/TOOL-VERSION-BIN.lock): a second install
+# of the same binary waits and then finds it built; installs of different binaries go
+# on side by side, so a tier that needs one binary never waits behind another tier's
+# whole list (CI builds the catalogue in the background while the first tiers run).
+mkdir -p "$KIT_CACHE/tools/.locks"
 for r in "${requests[@]}"; do
   read -r -a f <<<"$r"
-  for bin in "${f[@]:2}"; do build_bin "${f[0]}" "${f[1]}" "$bin" check || current=0; done
-done
-[[ $current -eq 0 ]] || exit 0
-mkdir -p "$KIT_CACHE"
-exec 9>"$KIT_CACHE/.install.lock"
-flock 9
-for r in "${requests[@]}"; do
-  read -r -a f <<<"$r"
-  for bin in "${f[@]:2}"; do build_bin "${f[0]}" "${f[1]}" "$bin"; done
+  for bin in "${f[@]:2}"; do
+    build_bin "${f[0]}" "${f[1]}" "$bin" check && continue
+    (
+      exec 9>"$KIT_CACHE/tools/.locks/${f[0]}-${f[1]}-$bin.lock"
+      flock 9
+      build_bin "${f[0]}" "${f[1]}" "$bin"
+    )
+  done
 done
