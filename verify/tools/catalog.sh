@@ -56,8 +56,8 @@ tool_recipe() {
   esac
 }
 
-# Every tool of the catalogue, in the order `install.sh all` builds them.
-TOOLS_ALL="etcd kubernetes kwok buildkit containerd runc cni-plugins coredns kube-router local-path-provisioner helm containerfile-check"
+# Every tool of the catalogue, in the order `install.sh all` builds them (the order CI needs them).
+TOOLS_ALL="containerfile-check etcd kubernetes kwok buildkit runc containerd cni-plugins coredns kube-router local-path-provisioner helm"
 
 # tool_main_go TOOL: the main package of a tool built as "@wrapper" (gen-wrapper.sh writes
 # it to the wrapper module as main.go).
