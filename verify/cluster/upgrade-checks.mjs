@@ -6,9 +6,13 @@
 // only; every fact is read back from the server.
 //
 // usage: node upgrade-checks.mjs --kubectl PATH --kubeconfig FILE --server-version vX.Y.Z
-//          --scenario readme-apply|documented|next-release|prune-without-allowlist|adoption
+//          --scenario readme-apply|documented|next-release|shared-namespace|prune-without-allowlist|adoption
 //          --previous DIR --dist DIR --steps FILE.json --prune-allowlist GVK,GVK... --managed-by VALUE
-//          --work DIR --results FILE.jsonl [--controllers yes|no]
+//          --work DIR --results FILE.jsonl [--controllers yes|no] [--deploy PATH] [--shared DIR]
+// The documented upgrade command is `scripts/deploy.sh FILE` (--deploy, default the
+// repository's), run with this server's kubectl (KUBECTL) and kubeconfig.
+// --shared: two installations in one namespace, one file each (the second without a
+// Namespace), for shared-namespace (verify/cluster/mutation-shared.mjs --separate writes them).
 // --steps is the one-time part of the documented upgrade from the previous release
 // (previous/<release>/upgrade.json): per manifest file, kubectl argument lists run
 // in order before the documented apply. --controllers yes: kube-controller-manager,
@@ -27,7 +31,15 @@
 //                            selects the kept pods exactly as it selects the new workloads'
 //                            pods, the same command again changes nothing.
 //   next-release             the documented command as a fresh install, then a release
-//                            that only bumps app.kubernetes.io/version: no one-time step needed.
+//                            that only bumps app.kubernetes.io/version: no one-time step needed;
+//                            then a release that drops a component: --dry-run shows exactly
+//                            the objects pruning deletes and changes nothing, the command
+//                            deletes exactly them (no claim, no Namespace), a re-run nothing.
+//   shared-namespace         two installations in one namespace (--shared), each deployed with
+//                            the command: a release of one that drops objects prunes only its
+//                            own; the other's objects, the Namespace and every claim stay
+//                            untouched; re-runs change nothing; a control shows that the
+//                            instance label in the selector is what keeps them apart.
 //   prune-without-allowlist  a control: pruning one environment by the managed-by label
 //                            alone with kubectl's default allowlist deletes the OTHER
 //                            environment's Namespace, and the state comparison sees it.
@@ -40,6 +52,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const INSTANCE_LABEL = 'app.kubernetes.io/instance';
 const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -59,7 +72,7 @@ const READ_BACK = [
 ];
 // What the controllers make for the workloads (stand-ins without controllers).
 const CONTROLLER_MADE = new Set(['Pod', 'ReplicaSet', 'ControllerRevision', 'PersistentVolumeClaim']);
-const SCENARIOS = ['readme-apply', 'documented', 'next-release', 'prune-without-allowlist', 'adoption'];
+const SCENARIOS = ['readme-apply', 'documented', 'next-release', 'shared-namespace', 'prune-without-allowlist', 'adoption'];
 
 // ---------------------------------------------------------------- arguments
 const opts = {};
@@ -73,6 +86,8 @@ for (const k of ['kubectl', 'kubeconfig', 'serverVersion', 'scenario', 'previous
 if (!SCENARIOS.includes(opts.scenario)) { console.error(`upgrade-checks.mjs: unknown scenario ${opts.scenario}`); process.exit(2); }
 const CONTROLLERS = opts.controllers === 'yes';
 if (opts.scenario === 'adoption' && !CONTROLLERS) { console.error('upgrade-checks.mjs: the adoption scenario needs --controllers yes'); process.exit(2); }
+if (opts.scenario === 'shared-namespace' && !opts.shared) { console.error('upgrade-checks.mjs: the shared-namespace scenario needs --shared DIR'); process.exit(2); }
+const DEPLOY = opts.deploy ?? fileURLToPath(new URL('../../scripts/deploy.sh', import.meta.url));
 process.on('uncaughtException', (e) => { console.error('upgrade-checks.mjs crashed:', e); process.exit(3); });
 const ALLOWLIST = opts.pruneAllowlist.split(',').filter(Boolean);
 const STEPS = JSON.parse(readFileSync(opts.steps, 'utf8'));
@@ -327,21 +342,55 @@ function onceDeletesDryRun() {
 }
 
 const selectorOf = (e) => `${MANAGED_BY_LABEL}=${opts.managedBy},${INSTANCE_LABEL}=${e.instance}`;
-const sharedSelector = `${MANAGED_BY_LABEL}=${opts.managedBy},!${INSTANCE_LABEL}`;
-const pruneArgs = (e, file) => ['apply', '--prune', '-l', selectorOf(e), ...ALLOWLIST.map((k) => `--prune-allowlist=${k}`), '-f', file];
-// The documented upgrade command for one environment; `want` = what it must prune.
-// `-l` also filters what is applied: the objects without the instance label (the
-// shared Namespace) are applied first by a command of their own, never pruned.
-function documentedUpgrade(e, { label, file = e.newFile, want = new Set() }) {
-  if (e.shared.length) {
-    const r0 = user(['apply', '-l', sharedSelector, '-f', file]);
-    const applied = (r0.stdout.match(/^\S+ (created|configured|unchanged)$/gm) ?? []).length;
-    check(r0.code === 0 && !r0.stderr && applied === e.shared.length, `documented command for the shared objects succeeds (${label})`, file, `${sharedSelector}: ${e.shared.map(ref).join(', ')}`, `exit ${r0.code}, ${applied} of ${e.shared.length} applied\n${shortErrors(r0.stderr)}`);
+// scripts/deploy.sh with this server's kubectl and kubeconfig, shown as a user types it.
+function deploy(args) {
+  console.log(`  $ scripts/deploy.sh ${args.join(' ')}`);
+  const r = spawnSync(DEPLOY, ['--kubeconfig', opts.kubeconfig, ...args], { encoding: 'utf8', env: { ...KUBE_ENV, KUBECTL: opts.kubectl }, maxBuffer: 256 * 1024 * 1024, timeout: KUBECTL_TIMEOUT_MS * 4 });
+  if (r.error) throw new Error(`unable to run ${DEPLOY}: ${r.error.message}`);
+  const out = { code: r.status, stdout: r.stdout, stderr: r.stderr.trim() };
+  for (const l of `${out.stdout}\n${out.stderr}`.trim().split('\n').filter((x) => x && !/^[ +-@]|^diff /.test(x)).slice(0, 40)) console.log(`    ${l}`);
+  out.errors = out.stderr.split('\n').filter((l) => /^deploy\.sh: error|^error|^Error/.test(l));
+  out.pruned = new Set([...out.stdout.matchAll(/^(\S+)\s+pruned$/gm)].map((m) => m[1]));
+  return out;
+}
+// `kubectl diff` output as deploy.sh --dry-run prints it: the objects it would change, create
+// and delete (one `diff -u -N LIVE/<group>.<version>.<Kind>.<ns>.<name> MERGED/...` each; a
+// side dated 1970 does not exist).
+function parseDiff(text) {
+  const changed = new Set(); const created = new Set(); const deleted = new Set();
+  const blocks = text.split(/^diff -u -N /m).slice(1);
+  for (const b of blocks) {
+    const m = b.match(/^\S+\/([^/\s]+)\s/);
+    const id = m?.[1].match(/^(.*)\.([A-Z][A-Za-z0-9]*)\.([a-z0-9-]+)\.([a-z0-9.-]+)$/);
+    const name = id ? `${id[2]}/${id[3]}/${id[4]}` : (m?.[1] ?? '?');
+    const live = b.match(/^--- \S+\s+(\S+)/m)?.[1];
+    const merged = b.match(/^\+\+\+ \S+\s+(\S+)/m)?.[1];
+    if (merged?.startsWith('1970-')) deleted.add(name); else if (live?.startsWith('1970-')) created.add(name); else changed.add(name);
   }
-  const r = user(pruneArgs(e, file));
-  const pruned = new Set([...r.stdout.matchAll(/^(\S+)\s+pruned$/gm)].map((m) => m[1]));
-  check(r.code === 0 && !r.stderr, `documented upgrade command succeeds (${label})`, file, selectorOf(e), `exit ${r.code}\n${shortErrors(r.stderr)}`);
-  check(sameSet(pruned, want), `it prunes exactly the objects the new output dropped (${label})`, e.name, fmtSet(pruned), `pruned: ${fmtSet(pruned)}\nexpected: ${fmtSet(want)}`);
+  return { changed, created, deleted };
+}
+// --dry-run of the documented command: what it shows, and that it changes nothing.
+function documentedDryRun(name, file, { label, wantDeleted = new Set(), wantChanges }) {
+  const before = serverState();
+  const r = deploy(['--dry-run', file]);
+  const d = parseDiff(r.stdout);
+  const changes = d.changed.size + d.created.size + d.deleted.size;
+  const expectChanges = wantChanges ?? wantDeleted.size > 0;
+  check(r.code === (expectChanges ? 1 : 0) && r.errors.length === 0 && (changes > 0) === expectChanges, `--dry-run exits ${expectChanges ? '1 and prints the server\'s diff' : '0 with an empty diff'} (${label})`, file,
+    `exit ${r.code}; would change ${fmtSet(d.changed)}, create ${fmtSet(d.created)}, delete ${fmtSet(d.deleted)}`, `exit ${r.code}; changed ${fmtSet(d.changed)}, created ${fmtSet(d.created)}, deleted ${fmtSet(d.deleted)}\n${r.stderr}`);
+  check(sameSet(d.deleted, wantDeleted), `--dry-run shows exactly the objects pruning deletes (${label})`, name, fmtSet(d.deleted), `shows ${fmtSet(d.deleted)}; the release drops ${fmtSet(wantDeleted)}`);
+  const after = serverState();
+  const moved = after.objects.filter((o) => before.byRef.get(ref(o))?.metadata.resourceVersion !== o.metadata.resourceVersion);
+  check(moved.length === 0 && sameSet(after.refs, before.refs), `--dry-run changes nothing (${label})`, `${after.objects.length} objects`, 'same objects, same resourceVersions',
+    `changed: ${moved.map(ref).join(', ')}; objects ${fmtSet(minus(before.refs, after.refs))} gone, ${fmtSet(minus(after.refs, before.refs))} new`);
+  return d;
+}
+// The documented upgrade command for one environment; `want` = what it must prune
+// (kubectl's names). deploy.sh applies the Namespace itself, then the installation.
+function documentedUpgrade(e, { label, file = e.newFile, want = new Set() }) {
+  const r = deploy([file]);
+  check(r.code === 0 && r.errors.length === 0, `documented upgrade command succeeds (${label})`, file, `scripts/deploy.sh: ${selectorOf(e)}`, `exit ${r.code}\n${shortErrors(r.stderr)}`);
+  check(sameSet(r.pruned, want), `it prunes exactly the objects the new output dropped (${label})`, e.name, fmtSet(r.pruned), `pruned: ${fmtSet(r.pruned)}\nexpected: ${fmtSet(want)}`);
   return r;
 }
 // The JSON paths at which two objects differ.
@@ -389,8 +438,24 @@ function checkSelectorsMatchKeptPods(pods, keptOf, label) {
 }
 
 // ================================================================ scenarios
+// Releases whose upgrade needs one-time steps (an immutable field changed).
+const HAS_ONCE = env.some((e) => e.once.some((x) => x !== 'apply'));
+
 if (opts.scenario === 'readme-apply') {
   installPrevious();
+  // The documented command without the one-time steps: deploy.sh's server dry run finds
+  // every rejection first, so it applies no object of the installation (the Namespace only).
+  // (Without one-time steps, the documented scenario upgrades the previous release with it.)
+  for (const e of HAS_ONCE ? env : []) {
+    const nsRefs = new Set(e.next.filter((o) => o.kind === 'Namespace').map(ref));
+    const before = serverState();
+    const r = deploy([e.newFile]);
+    const after = serverState();
+    const moved = after.objects.filter((o) => !nsRefs.has(ref(o)) && before.byRef.get(ref(o))?.metadata.resourceVersion !== o.metadata.resourceVersion);
+    const same = moved.length === 0 && sameSet(minus(after.refs, nsRefs), minus(before.refs, nsRefs));
+    check(r.code === 6 && /nothing of \S+ was changed/.test(r.stderr) && same, 'the documented command without the one-time steps refuses and changes nothing but the Namespace (its server dry run)', e.newFile,
+      `exit 6: ${(r.stderr.match(/is invalid[^\n]*/) ?? [''])[0].slice(0, 160)}`, `exit ${r.code}; objects changed: ${moved.map(ref).join(', ') || '(none)'}\n${r.stderr}`);
+  }
   const onceGone = onceDeletesDryRun();
   const rejected = new Set();
   for (const e of env) {
@@ -443,9 +508,13 @@ if (opts.scenario === 'readme-apply') {
       note(`${ref(h)} (${dropped.has(ref(h)) ? 'also left behind' : 'in the new output'}) still scales ${ref(w)}`);
     }
   }
-  check(hazards.length > 0, 'hazard of a plain apply: Services and NetworkPolicies of the new output miss or double the running workloads', `${hazards.length} found`,
-    hazards.slice(0, 4).join('; ') + (hazards.length > 4 ? `; and ${hazards.length - 4} more` : ''),
-    'every Service and NetworkPolicy of the new output selects exactly the running workloads: the upgrade notes describe a hazard these manifests no longer have');
+  if (HAS_ONCE) {
+    check(hazards.length > 0, 'hazard of a plain apply: Services and NetworkPolicies of the new output miss or double the running workloads', `${hazards.length} found`,
+      hazards.slice(0, 4).join('; ') + (hazards.length > 4 ? `; and ${hazards.length - 4} more` : ''),
+      'every Service and NetworkPolicy of the new output selects exactly the running workloads: the upgrade notes describe a hazard these manifests no longer have');
+  } else {
+    check(hazards.length === 0, 'no one-time step: every Service and NetworkPolicy of the new output selects the running workloads', `${hazards.length} hazards`, '', hazards.join('; '));
+  }
 }
 
 if (opts.scenario === 'documented') {
@@ -532,6 +601,7 @@ if (opts.scenario === 'documented') {
   for (const e of env) {
     const d = user(['diff', '-f', e.newFile]);
     check(d.code === 0, 'kubectl diff against the new output is empty', e.newFile, '', `exit ${d.code}\n${d.stdout}${d.stderr}`);
+    documentedDryRun(e.name, e.newFile, { label: 'after the upgrade' });
   }
   // The new StatefulSets now exist: their controller would make their claims. Round 2
   // (the same command again, as on every later upgrade) must change and delete nothing.
@@ -555,10 +625,38 @@ if (opts.scenario === 'documented') {
   check(lostClaims.length === 0 && claimRefs.length > 0, 'no claim ever deleted', `${claimRefs.length} claims`, claimRefs.join(', '), `gone or terminating: ${lostClaims.join(', ')}`);
 }
 
+// A release that drops one component: the file without the objects labelled
+// component=COMPONENT (its workload, ServiceAccount, HPA, PDB, NetworkPolicy), written to
+// OUT. Returns the objects it dropped.
+function dropComponent(file, component, out) {
+  const docs = readFileSync(file, 'utf8').split(/^---\s*$/m).filter((d) => d.trim());
+  const objs = manifest(file);
+  if (docs.length !== objs.length) throw new Error(`${file}: ${docs.length} YAML documents but kubectl reads ${objs.length} objects`);
+  const drop = (o) => o.metadata.labels?.component === component;
+  writeFileSync(out, docs.filter((_, i) => !drop(objs[i])).map((d) => `---${d.startsWith('\n') ? '' : '\n'}${d.trimEnd()}\n`).join(''));
+  return objs.filter(drop);
+}
+const diffName = (o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`;
+// The same command again changes nothing: no object gone, new or with another resourceVersion.
+function rerunChangesNothing(label, runs) {
+  const before = serverState();
+  for (const [name, file] of runs) {
+    const r = deploy([file]);
+    check(r.code === 0 && r.errors.length === 0 && r.pruned.size === 0, `re-running the documented command succeeds and prunes nothing (${label})`, name, '', `exit ${r.code}; pruned ${fmtSet(r.pruned)}\n${r.stderr}`);
+  }
+  const after = serverState();
+  const moved = after.objects.filter((o) => before.byRef.get(ref(o))?.metadata.resourceVersion !== o.metadata.resourceVersion);
+  check(moved.length === 0 && sameSet(after.refs, before.refs), `re-running the documented command changes nothing (${label})`, `${after.objects.length} objects`, 'same objects, same resourceVersions',
+    `changed: ${moved.map((o) => `${ref(o)}: ${jsonDiff(before.byRef.get(ref(o)), o).slice(0, 8).join(', ')}`).join('\n')}; gone ${fmtSet(minus(before.refs, after.refs))}, new ${fmtSet(minus(after.refs, before.refs))}`);
+  for (const [name, file] of runs) documentedDryRun(name, file, { label: `${label}, after it` });
+}
+
 if (opts.scenario === 'next-release') {
   // A fresh install with the documented command, then a next release that only
   // bumps app.kubernetes.io/version: it must upgrade with the documented command
-  // alone (no one-time step), deleting and changing nothing else.
+  // alone (no one-time step), deleting and changing nothing else. Then a release
+  // that drops a component: --dry-run shows exactly what goes, the command prunes
+  // exactly that, no claim, no Namespace; the same command again changes nothing.
   for (const e of env) documentedUpgrade(e, { label: 'fresh install' });
   const claims = createObjects(controllerClaims(newAll), 'claims of the StatefulSets');
   const dir = join(opts.work, 'next-release');
@@ -571,12 +669,78 @@ if (opts.scenario === 'next-release') {
     writeFileSync(file, bumped);
     e.nextFile = file;
   }
+  for (const e of env) documentedDryRun(e.name, e.nextFile, { label: 'next release', wantChanges: true });
   for (const e of env) documentedUpgrade(e, { label: 'next release', file: e.nextFile });
   expectState('after the next release the server holds the same objects (+ the claims)', new Set([...N, ...claims.map(ref)]));
   for (const e of env) {
     const d = user(['diff', '-f', e.nextFile]);
     check(d.code === 0, 'kubectl diff against the next release is empty', e.nextFile, '', `exit ${d.code}\n${d.stdout}${d.stderr}`);
   }
+  // A release that drops the python-sdk component (every object labelled with it).
+  const dropDir = join(opts.work, 'drop-release');
+  mkdirSync(dropDir, { recursive: true });
+  const gone = new Set();
+  for (const e of env) {
+    e.dropFile = join(dropDir, e.name);
+    e.dropped = dropComponent(e.nextFile, 'python-sdk', e.dropFile);
+    check(e.dropped.length >= 3 && e.dropped.some((o) => WORKLOAD_KINDS.includes(o.kind)), 'a release that drops a component: its objects are gone from the file', e.dropFile, `drops ${e.dropped.map(ref).join(', ')}`, `only ${e.dropped.map(ref).join(', ') || 'nothing'} labelled component=python-sdk`);
+    for (const o of e.dropped) gone.add(ref(o));
+  }
+  for (const e of env) documentedDryRun(e.name, e.dropFile, { label: 'a release that drops python-sdk', wantDeleted: new Set(e.dropped.map(diffName)) });
+  for (const e of env) documentedUpgrade(e, { label: 'a release that drops python-sdk', file: e.dropFile, want: new Set(e.dropped.map(kubectlName)) });
+  const after = expectState('after it the server holds the release\'s objects, the Namespaces and every claim', new Set([...minus(N, gone), ...claims.map(ref)]));
+  check(claims.every((c) => after.refs.has(ref(c))), 'no claim deleted', `${claims.length} claims`, claims.map(ref).join(', '), '');
+  rerunChangesNothing('a release that drops python-sdk', env.map((e) => [e.name, e.dropFile]));
+}
+
+if (opts.scenario === 'shared-namespace') {
+  // Two installations in one namespace, one creating it: each deployed with the documented
+  // command, each release of one prunes its own objects only.
+  const inst = yamlFiles(opts.shared).map((file) => {
+    const objs = manifest(file);
+    const instances = new Set(objs.map((o) => o.metadata.labels?.[INSTANCE_LABEL]).filter(Boolean));
+    return { file, name: basename(file), objs, instance: [...instances][0], instances, createsNs: objs.some((o) => o.kind === 'Namespace') };
+  }).sort((x, y) => Number(y.createsNs) - Number(x.createsNs));
+  const nss = new Set(inst.flatMap((i) => i.objs.map((o) => o.metadata.namespace).filter(Boolean)));
+  if (!check(inst.length === 2 && inst.every((i) => i.instances.size === 1) && inst[0].instance !== inst[1].instance && nss.size === 1 && inst[0].createsNs && !inst[1].createsNs,
+    'input: two installations in one namespace, one creating it', `${opts.shared}: ${inst.map((i) => `${i.name} (${[...i.instances].join(',')})`).join(', ')}`, `namespace ${[...nss][0]}`, `namespaces ${fmtSet(nss)}`)) process.exit(1);
+  const [a, b] = inst;
+  let r = deploy([b.file]);
+  check(r.code === 6 && /does not exist and .* does not create it/.test(r.stderr) && serverState().refs.size === 0, 'the installation that does not create the namespace waits for it: exit 6, nothing applied', b.name,
+    'namespace missing: refused', `exit ${r.code}; server holds ${fmtSet(serverState().refs)}\n${r.stderr}`);
+  for (const i of [a, b]) {
+    r = deploy([i.file]);
+    check(r.code === 0 && r.errors.length === 0 && r.pruned.size === 0, 'each installation installs with the documented command', i.name, `${i.objs.length} objects`, `exit ${r.code}\n${r.stderr}`);
+  }
+  const claims = createObjects(controllerClaims([...a.objs, ...b.objs]), 'claims of both installations');
+  const claimRefs = new Set(claims.map(ref));
+  const both = new Set([...a.objs, ...b.objs].map(ref));
+  expectState('the server holds both installations (+ their claims)', new Set([...both, ...claimRefs]));
+  const dir = join(opts.work, 'shared-releases');
+  mkdirSync(dir, { recursive: true });
+  const left = new Set([...both, ...claimRefs]);
+  for (const [mine, other] of [[b, a], [a, b]]) {
+    const file = join(dir, mine.name);
+    const dropped = dropComponent(mine.file, 'python-sdk', file);
+    documentedDryRun(mine.name, file, { label: `${mine.instance} drops python-sdk`, wantDeleted: new Set(dropped.map(diffName)) });
+    const before = serverState();
+    r = deploy([file]);
+    check(r.code === 0 && r.errors.length === 0, `a release of ${mine.instance} that drops python-sdk deploys`, file, '', `exit ${r.code}\n${r.stderr}`);
+    check(sameSet(r.pruned, new Set(dropped.map(kubectlName))), `it prunes exactly ${mine.instance}'s dropped objects`, mine.name, fmtSet(r.pruned), `pruned ${fmtSet(r.pruned)}; dropped ${dropped.map(kubectlName).join(', ')}`);
+    for (const o of dropped) left.delete(ref(o));
+    const after = expectState(`after it the server holds what is left of both installations (+ every claim)`, left);
+    const otherRefs = new Set([...other.objs.map(ref), ...[...claimRefs], ...a.objs.filter((o) => o.kind === 'Namespace').map(ref)]);
+    const touched = [...otherRefs].filter((x) => after.byRef.get(x)?.metadata.resourceVersion !== before.byRef.get(x)?.metadata.resourceVersion);
+    check(touched.length === 0, `${other.instance}'s objects, the Namespace and every claim untouched by ${mine.instance}'s release`, `${otherRefs.size} objects`, 'same resourceVersions', `changed or gone: ${touched.join(', ')}`);
+    mine.releaseFile = file;
+  }
+  rerunChangesNothing('both installations', [[a.name, a.releaseFile], [b.name, b.releaseFile]]);
+  // Control: the same pruning apply without the instance label in its selector would delete
+  // the other installation's objects in the namespace.
+  r = user(['apply', '--prune', '-l', `${MANAGED_BY_LABEL}=${opts.managedBy}`, ...ALLOWLIST.map((k) => `--prune-allowlist=${k}`), '-f', a.file]);
+  const hitOther = b.objs.filter((o) => [...r.stdout.matchAll(/^(\S+)\s+pruned$/gm)].some((m) => m[1] === kubectlName(o)));
+  check(r.code === 0 && hitOther.length > 0, 'control: without the instance label in the selector, one installation\'s prune deletes the other\'s objects', a.name,
+    `deleted ${hitOther.length} of ${b.instance}'s: ${hitOther.slice(0, 3).map(ref).join(', ')}…`, `exit ${r.code}; pruned ${(r.stdout.match(/pruned$/gm) ?? []).length}: the instance label may no longer be what keeps installations apart\n${r.stderr}`);
 }
 
 if (opts.scenario === 'prune-without-allowlist') {
