@@ -197,7 +197,8 @@ for kind in ${PRUNE_ALLOWLIST}; do
     prune_args+=("--prune-allowlist=${kind}")
 done
 # The objects outside the installation: without the kit's managed-by label, or with it
-# and without an instance (the Namespace, which installations may share).
+# and without an instance (the Namespace, which installations may share; applied first,
+# as the others may live in it).
 others_selectors=("${MANAGED_BY_LABEL}!=${MANAGED_BY}" "${MANAGED_BY_LABEL}=${MANAGED_BY},!${INSTANCE_LABEL}")
 n_others() { # n_others SELECTOR_INDEX : how many objects of the file it selects
     local n=0 managed inst
@@ -234,7 +235,7 @@ if [ "${dry_run}" = 1 ]; then
         done <<<"${objects}"
         exit "${EXIT_CHANGES}"
     fi
-    for i in 0 1; do
+    for i in 1 0; do
         [ "$(n_others "${i}")" = 0 ] || run_diff -l "${others_selectors[i]}"
     done
     run_diff "${prune_args[@]}"
@@ -253,7 +254,7 @@ kube_apply() { # kube_apply ARGS... : kubectl apply -f FILE ARGS, or exit 6
         exit "${EXIT_KUBECTL}"
     }
 }
-for i in 0 1; do
+for i in 1 0; do
     [ "$(n_others "${i}")" = 0 ] || kube_apply -l "${others_selectors[i]}"
 done
 if ! dry_out="$(kube apply -f "${file}" --dry-run=server -l "${selector}" 2>&1 >/dev/null)"; then

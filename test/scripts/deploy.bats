@@ -171,6 +171,9 @@ CALLS
     [ "${status}" -eq 0 ]
     assert_called "kubectl apply -f ${f} -l app.kubernetes.io/managed-by!=stepflow-kit"
     assert_called "kubectl apply -f ${f} -l app.kubernetes.io/managed-by=stepflow-kit,!app.kubernetes.io/instance"
+    # the Namespace first: the team's objects may live in it
+    [ "$(grep -n -- '-l app.kubernetes.io/managed-by=stepflow-kit,!app.kubernetes.io/instance' "${STUB_LOG}" | cut -d: -f1)" -lt \
+        "$(grep -n -- '-l app.kubernetes.io/managed-by!=stepflow-kit' "${STUB_LOG}" | cut -d: -f1)" ]
     assert_contains "${stderr}" "applied first, never pruned: Namespace/ml NetworkPolicy/ml/team-metrics"
     assert_contains "${stderr}" "applied, but never pruned (kinds outside the prune allowlist): Role/ml/team-reader"
     case "${stderr}" in *PersistentVolumeClaim*) return 1 ;; esac
