@@ -31,10 +31,13 @@
 #                            nodes: the new workloads adopt and roll the running pods,
 #                            the core keeps its claim, ready pods throughout (only from a
 #                            release whose one-time steps delete workloads)
-# The checks are in upgrade-checks.mjs and upgrade-adoption.mjs.
+# The checks are in upgrade-checks.mjs and upgrade-adoption.mjs. next-release and
+# shared-namespace exercise the command on the newest server only (what they prove is the
+# script's and kubectl's, the same on every server; --every-version runs them on each):
+# the upgrade from the previous release runs on every version.
 #
 # Usage: upgrade.sh [--versions v1.35.4,v1.37.2] [--previous DIR] [--dist DIR]
-#                   [--steps FILE] [--only SCENARIO,...] [--keep-logs]
+#                   [--steps FILE] [--only SCENARIO,...] [--every-version] [--keep-logs]
 #   --previous  the previous release's manifests (default previous/0.3.0)
 #   --dist      the new manifests (default dist/)
 #   --steps     the documented one-time steps (default PREVIOUS/upgrade.json)
@@ -68,6 +71,7 @@ DIST="$ROOT/dist"
 NODE=${NODE:-node}
 K8S_VERSIONS=$KUBERNETES_VERSIONS
 ALL_SCENARIOS="readme-apply documented next-release shared-namespace prune-without-allowlist adoption"
+NEWEST_ONLY="next-release shared-namespace"
 SCENARIOS=$ALL_SCENARIOS
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -80,6 +84,7 @@ while [ $# -gt 0 ]; do
     --dist) need_arg "$@"; DIST=$2; shift 2 ;;
     --steps) need_arg "$@"; STEPS=$2; shift 2 ;;
     --only) need_arg "$@"; SCENARIOS=${2//,/ }; shift 2 ;;
+    --every-version) NEWEST_ONLY=""; shift ;;
     --keep-logs) export KEEP_LOGS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument '$1'" ;;
@@ -131,6 +136,8 @@ n=0
 for v in $K8S_VERSIONS; do
   for s in $SCENARIOS; do
     controllers=no
+    # the last of --versions (newest last)
+    if [[ " $NEWEST_ONLY " == *" $s "* && $v != "${K8S_VERSIONS##* }" ]]; then continue; fi
     if [ "$s" = adoption ]; then
       [ "$v" = "$ADOPTION_ON" ] || continue
       controllers=yes
