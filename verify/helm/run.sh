@@ -20,6 +20,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/cluster.sh
 . "$HERE/../lib/cluster.sh"
+# shellcheck disable=SC2034 # read by the harness functions
 HARNESS_TIER=helm
 
 DIST="$ROOT/dist"
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dist) need_arg "$@"; DIST=$2; shift 2 ;;
     --envs) need_arg "$@"; ENVS=$2; shift 2 ;;
-    --keep-logs) KEEP_LOGS=1; shift ;;
+    --keep-logs) export KEEP_LOGS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) bad_usage "unknown argument '$1'" ;;
   esac
@@ -42,7 +43,9 @@ require_tools openssl python3 curl "$NODE"
 [ -d "$DIST" ] || bad_usage "no directory '$DIST'"
 DIST=$(cd "$DIST" && pwd)
 for e in ${ENVS//,/ }; do
-  [ -f "$DIST/$e.yaml" ] && [ -f "$DIST/helm/$e/Chart.yaml" ] || bad_usage "no $DIST/$e.yaml with its chart $DIST/helm/$e/ (npm run synth writes both)"
+  if [ ! -f "$DIST/$e.yaml" ] || [ ! -f "$DIST/helm/$e/Chart.yaml" ]; then
+    bad_usage "no $DIST/$e.yaml with its chart $DIST/helm/$e/ (npm run synth writes both)"
+  fi
 done
 
 cluster_install "$KUBERNETES_VERSION" controllers   # builds what the cache lacks
