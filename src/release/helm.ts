@@ -46,7 +46,10 @@ export interface HelmChartSource {
 /** SemVer 2, as Helm requires of a chart version. */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 const CHART_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** The oldest Kubernetes the manifests are proven on (the cluster tier's v1.30.0). */
+/**
+ * The oldest Kubernetes the manifests are written for: its API (cdk8s-plus-30), Pod Security
+ * pinned to v1.30, validated against 1.30's schemas by the static tier.
+ */
 export const HELM_KUBE_VERSION = '>=1.30.0-0';
 
 /**
