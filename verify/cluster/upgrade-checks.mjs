@@ -657,6 +657,15 @@ if (opts.scenario === 'next-release') {
   // alone (no one-time step), deleting and changing nothing else. Then a release
   // that drops a component: --dry-run shows exactly what goes, the command prunes
   // exactly that, no claim, no Namespace; the same command again changes nothing.
+  // --dry-run before anything exists: every object of the file listed, nothing created
+  for (const e of env) {
+    const r = deploy(['--dry-run', e.newFile]);
+    const listed = new Set([...r.stdout.matchAll(/^would create (\S+)$/gm)].map((m) => m[1]));
+    const want = new Set(e.next.map((o) => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`));
+    const s = serverState();
+    check(r.code === 1 && sameSet(listed, want) && s.refs.size === 0, '--dry-run of a new installation lists every object as one to create and creates nothing', e.newFile,
+      `exit 1, ${listed.size} objects`, `exit ${r.code}; listed ${fmtSet(listed)}; want ${fmtSet(want)}; the server holds ${fmtSet(s.refs)}\n${r.stderr}`);
+  }
   for (const e of env) documentedUpgrade(e, { label: 'fresh install' });
   const claims = createObjects(controllerClaims(newAll), 'claims of the StatefulSets');
   const dir = join(opts.work, 'next-release');
