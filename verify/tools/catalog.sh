@@ -52,12 +52,15 @@ tool_recipe() {
     containerfile-check)
       # this repository's own checker: every Containerfile through BuildKit's frontend
       T_MODULE=test/scripts/containerfiles T_KIND=local T_VERSION_VAR="" T_BINS="containerfile-check=." ;;
+    seccomp-default)
+      # this repository's own: containerd's RuntimeDefault seccomp profile, as runc reads it
+      T_MODULE=verify/images/seccomp T_KIND=local T_VERSION_VAR="" T_BINS="seccomp-default=." ;;
     *) return 1 ;;
   esac
 }
 
 # Every tool of the catalogue, in the order `install.sh all` builds them (the order CI needs them).
-TOOLS_ALL="containerfile-check etcd kubernetes kwok buildkit runc containerd cni-plugins coredns kube-router local-path-provisioner helm"
+TOOLS_ALL="containerfile-check etcd kubernetes kwok buildkit runc seccomp-default containerd cni-plugins coredns kube-router local-path-provisioner helm"
 
 # tool_main_go TOOL: the main package of a tool built as "@wrapper" (gen-wrapper.sh writes
 # it to the wrapper module as main.go).

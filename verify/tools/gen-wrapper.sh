@@ -19,7 +19,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  echo "usage: $0 TOOL VERSION   (TOOL: one of $TOOLS_ALL but containerfile-check)" >&2
+  echo "usage: $0 TOOL VERSION   (TOOL: one of $TOOLS_ALL but containerfile-check and seccomp-default)" >&2
   exit 2
 }
 [[ $# -eq 2 ]] || usage
