@@ -3,6 +3,17 @@
 # kube-apiserver, and beside it kube-controller-manager, kube-scheduler and kwok nodes;
 # the binaries come from verify/tools (cluster_install builds what is missing).
 #
+# A tier that runs the control plane inside a network namespace it made (verify/lib/node.sh)
+# sets, after sourcing this file:
+#   CLUSTER_EXEC=(nsenter --net=...)   the prefix every server and every check runs under;
+#                                      KUBECTL then is a wrapper that runs kubectl under it
+#   APISERVER_ADDRESS, APISERVER_PORT  what kube-apiserver binds and advertises (default
+#                                      127.0.0.1 and a free port)
+#   APISERVER_AUTHORIZATION            --authorization-mode (default RBAC)
+#   APISERVER_EXTRA_ARGS=(...)         flags added last (a later flag wins)
+#   PKI_SANS                           more subjectAltNames of its serving certificate
+#                                      (make_pki), e.g. IP:10.96.0.1
+#
 #   cluster_install VERSIONS [controllers]   etcd, kube-apiserver and kubectl of each
 #                                            version; with "controllers" also
 #                                            kube-scheduler, kube-controller-manager, kwok
@@ -42,6 +53,12 @@ ETCD_URL=""
 APISERVER_PID=""
 KUBECTL=""
 KUBECONFIG_FILE=""
+CLUSTER_EXEC=()
+APISERVER_ADDRESS=${APISERVER_ADDRESS:-127.0.0.1}
+APISERVER_PORT=${APISERVER_PORT:-}
+APISERVER_AUTHORIZATION=${APISERVER_AUTHORIZATION:-RBAC}
+APISERVER_EXTRA_ARGS=()
+PKI_SANS=${PKI_SANS:-}
 
 stop_apiserver() { stop_pid "$APISERVER_PID"; APISERVER_PID=""; }
 
@@ -57,7 +74,8 @@ make_pki() {
       -subj "/CN=stepflow-verify-ca" 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
       -subj "/CN=kube-apiserver" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > apiserver.ext
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc%s\nextendedKeyUsage=serverAuth\n' \
+      "${PKI_SANS:+,$PKI_SANS}" > apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
       -out apiserver.crt -days 2 -extfile apiserver.ext 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
@@ -70,13 +88,47 @@ make_pki() {
   )
 }
 
+# make_cert NAME SUBJECT EXT — a key and a certificate signed by make_pki's CA, in
+# $WORK/pki/NAME.{key,crt}; EXT is the openssl extension text (usage, subjectAltName).
+make_cert() {
+  (
+    cd "$WORK/pki" || exit 1
+    printf '%s\n' "$3" > "$1.ext"
+    openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null &&
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+        -out "$1.crt" -days 2 -extfile "$1.ext" 2>/dev/null
+  ) || die "make_cert $1 failed"
+}
+
+# write_kubeconfig FILE SERVER_URL CERT KEY — a kubeconfig trusting make_pki's CA.
+write_kubeconfig() {
+  cat > "$1" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: verify
+  cluster:
+    server: $2
+    certificate-authority: $WORK/pki/ca.crt
+users:
+- name: user
+  user:
+    client-certificate: $3
+    client-key: $4
+contexts:
+- name: verify
+  context: {cluster: verify, user: user}
+current-context: verify
+KUBECONFIG
+}
+
 # start_etcd VERSION — one etcd per run; every cluster state uses its own key prefix.
 start_etcd() {
   local bin cport pport
   bin=$(tool_bin etcd etcd "$1")
   cport=$(free_port); pport=$(free_port)
   ETCD_URL="http://127.0.0.1:$cport"
-  "$bin" --name verify --data-dir "$WORK/etcd" \
+  "${CLUSTER_EXEC[@]}" "$bin" --name verify --data-dir "$WORK/etcd" \
     --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
     --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
     --initial-cluster "verify=http://127.0.0.1:$pport" \
@@ -85,7 +137,7 @@ start_etcd() {
   ETCD_PID=$!
   for _ in $(seq 1 150); do
     if ! kill -0 "$ETCD_PID" 2>/dev/null; then tail -20 "$WORK/etcd.log" >&2; die "etcd exited during startup (log: $WORK/etcd.log)"; fi
-    if python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1]+"/health",timeout=1)' "$ETCD_URL" 2>/dev/null; then
+    if "${CLUSTER_EXEC[@]}" python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1]+"/health",timeout=1)' "$ETCD_URL" 2>/dev/null; then
       log "etcd $("$bin" --version | sed -n 's/^etcd Version: //p') ready on $ETCD_URL"; return 0
     fi
     sleep 0.2
@@ -97,42 +149,32 @@ start_etcd() {
 # 127.0.0.1 whose cluster state is the etcd key prefix PREFIX (a fresh prefix =
 # an empty cluster). Returns 1 (message in $WORK/start-msg) if it does not start.
 start_apiserver() {
-  local v=$1 prefix=$2 logf=$3 port dir t0 pki="$WORK/pki"
+  local v=$1 prefix=$2 logf=$3 port dir t0 pki="$WORK/pki" addr=$APISERVER_ADDRESS
   dir=$(tool_dir kubernetes "$v")
   KUBECTL="$dir/kubectl"
-  port=$(free_port)
-  "$dir/kube-apiserver" \
+  if [[ ${#CLUSTER_EXEC[@]} -gt 0 ]]; then
+    mkdir -p "$WORK/bin"
+    KUBECTL="$WORK/bin/kubectl-$v"
+    printf '#!/bin/sh\nexec %s %q "$@"\n' "$(printf '%q ' "${CLUSTER_EXEC[@]}")" "$dir/kubectl" > "$KUBECTL"
+    chmod +x "$KUBECTL"
+  fi
+  port=${APISERVER_PORT:-$(free_port)}
+  "${CLUSTER_EXEC[@]}" "$dir/kube-apiserver" \
     --etcd-servers="$ETCD_URL" --etcd-prefix="$prefix" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$port" \
+    --bind-address="$addr" --advertise-address="$addr" --secure-port="$port" \
     --cert-dir="$WORK/apiserver-certs" \
     --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
     --client-ca-file="$pki/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --authorization-mode=RBAC \
+    --authorization-mode="$APISERVER_AUTHORIZATION" \
     --service-cluster-ip-range=10.96.0.0/16 \
     --endpoint-reconciler-type=none \
+    "${APISERVER_EXTRA_ARGS[@]}" \
     > "$logf" 2>&1 &
   APISERVER_PID=$!
   KUBECONFIG_FILE="$WORK/kubeconfig-$port"
-  cat > "$KUBECONFIG_FILE" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: verify
-  cluster:
-    server: https://127.0.0.1:$port
-    certificate-authority: $pki/ca.crt
-users:
-- name: admin
-  user:
-    client-certificate: $pki/admin.crt
-    client-key: $pki/admin.key
-contexts:
-- name: verify
-  context: {cluster: verify, user: admin}
-current-context: verify
-KUBECONFIG
+  write_kubeconfig "$KUBECONFIG_FILE" "https://$addr:$port" "$pki/admin.crt" "$pki/admin.key"
   t0=$(date +%s)
   for _ in $(seq 1 $((READY_TIMEOUT_S * 2))); do
     if ! kill -0 "$APISERVER_PID" 2>/dev/null; then
@@ -141,7 +183,7 @@ KUBECONFIG
       return 1
     fi
     if "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz >/dev/null 2>&1; then
-      log "kube-apiserver $v ready on 127.0.0.1:$port after $(( $(date +%s) - t0 ))s (etcd prefix $prefix)"
+      log "kube-apiserver $v ready on $addr:$port after $(( $(date +%s) - t0 ))s (etcd prefix $prefix)"
       return 0
     fi
     sleep 0.5
@@ -175,20 +217,21 @@ wait_healthz() {
       { echo "$name exited during startup; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
       return 1
     fi
-    [ "$(curl -ks --max-time 2 "https://127.0.0.1:$port/healthz" 2>/dev/null)" = ok ] && return 0
+    [ "$("${CLUSTER_EXEC[@]}" curl -ks --max-time 2 "https://127.0.0.1:$port/healthz" 2>/dev/null)" = ok ] && return 0
     sleep 0.5
   done
   { echo "$name not healthy after 120s; last log lines:"; tail -15 "$logf"; } > "$WORK/start-msg"
   return 1
 }
 
-# start_controllers N K8S_VERSION KWOK_STAGES — returns 1 (message in
+# start_controllers N K8S_VERSION [KWOK_STAGES] — returns 1 (message in
 # $WORK/start-msg) if one does not start. The HPA syncs every $HPA_SYNC_PERIOD.
+# Without KWOK_STAGES no kwok runs (a tier with real nodes).
 start_controllers() {
   local n=$1 ctrl kc=$KUBECONFIG_FILE port
   ctrl=$(tool_dir kubernetes "$2")
   port=$(free_port)
-  "$ctrl/kube-controller-manager" \
+  "${CLUSTER_EXEC[@]}" "$ctrl/kube-controller-manager" \
     --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/kcm-certs-$n" \
     --leader-elect=false --controllers='*' --cluster-name=verify \
@@ -198,13 +241,14 @@ start_controllers() {
   KCM_PID=$!
   wait_healthz kube-controller-manager "$port" "$KCM_PID" "$WORK/kcm-$n.log" || return 1
   port=$(free_port)
-  "$ctrl/kube-scheduler" \
+  "${CLUSTER_EXEC[@]}" "$ctrl/kube-scheduler" \
     --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --secure-port="$port" --cert-dir="$WORK/sched-certs-$n" \
     --leader-elect=false \
     > "$WORK/scheduler-$n.log" 2>&1 &
   SCHED_PID=$!
   wait_healthz kube-scheduler "$port" "$SCHED_PID" "$WORK/scheduler-$n.log" || return 1
+  [[ -n ${3:-} ]] || return 0
   # kwok serves nothing (no --server-address / --node-port): it only talks to the API server
   "$(tool_bin kwok kwok)" --kubeconfig="$kc" --config="$3" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
