@@ -106,11 +106,18 @@ describe.each(CASES)('$env environment, StepFlow $generation', ({ env, props, ns
     const container = w.spec.template.spec.containers[0];
     const selector = { app: 'stepflow', component: name, environment: env, 'app.kubernetes.io/instance': `${prefix}stepflow` };
     if (name !== 'core' && pull) {
-      // gRPC-pull workers listen on nothing: readiness = the core answers, liveness = the loop's heartbeat is fresh.
+      // gRPC-pull workers listen on nothing: startup = the core answers; readiness = the worker's own state
+      // (the loop's ready file is fresh: connected, or reconnecting within its grace); liveness = the loop's
+      // heartbeat is fresh.
       expect(container.ports).toBeUndefined();
       expect(objects.filter((o) => o.kind === 'Service' && o.metadata.name === w.metadata.name)).toEqual([]);
-      expect(container.readinessProbe.exec.command.join(' ')).toContain('STEPFLOW_TASKS_URL');
-      expect(container.startupProbe.exec.command).toEqual(container.readinessProbe.exec.command);
+      expect(container.startupProbe.exec.command).toEqual(['python3', '-c',
+        'import os, urllib.request; urllib.request.urlopen("http://" + os.environ["STEPFLOW_TASKS_URL"] + "/api/v1/health", timeout=3)']);
+      expect(container.readinessProbe).toEqual({
+        exec: { command: ['python3', '-c', "import os, sys, time; sys.exit(0 if time.time() - os.stat(os.environ['STEPFLOW_KIT_READY_FILE']).st_mtime < 15 else 1)"] },
+        periodSeconds: 5, failureThreshold: 3, successThreshold: 1, timeoutSeconds: 5,
+      });
+      expect(container.env).toContainEqual({ name: 'STEPFLOW_KIT_READY_FILE', value: CONTRACT.paths.ready });
       expect(container.livenessProbe.exec.command[2]).toMatch(/os\.stat\(os\.environ\['STEPFLOW_KIT_HEARTBEAT_FILE'\]\)\.st_mtime < 30 else 1\)$/);
       return;
     }
@@ -249,6 +256,7 @@ describe('StepFlow 0.13: workers reach the core pod that owns their task', () =>
         { name: 'STEPFLOW_MAX_CONCURRENT', value: '4' },
         { name: 'STEPFLOW_SHUTDOWN_GRACE_SECS', value: '10' },
         { name: 'STEPFLOW_KIT_HEARTBEAT_FILE', value: '/tmp/stepflow-worker.heartbeat' },
+        { name: 'STEPFLOW_KIT_READY_FILE', value: '/tmp/stepflow-worker.ready' },
       ]));
       expect(w.terminationGracePeriodSeconds).toBeGreaterThan(10);
       expect(w.containers[0].readinessProbe.timeoutSeconds).toBe(5);

@@ -60,7 +60,10 @@ describe("a team's own worker", () => {
     if (pull) {
       expect(env).toMatchObject({ STEPFLOW_TRANSPORT: 'grpc', STEPFLOW_QUEUE_NAME: 'team', STEPFLOW_TASKS_URL: 'dev-stepflow-core.stepflow-dev.svc:8080', STEPFLOW_KIT_HEARTBEAT_FILE: '/tmp/stepflow-worker.heartbeat' });
       expect(c.args).toBeUndefined();
-      expect(c.readinessProbe.exec.command.join(' ')).toContain('STEPFLOW_TASKS_URL');
+      // an image on the kit's loop: ready on its own state (the ready file), started once the core answers
+      expect(env.STEPFLOW_KIT_READY_FILE).toBe('/tmp/stepflow-worker.ready');
+      expect(c.readinessProbe.exec.command[2]).toBe("import os, sys, time; sys.exit(0 if time.time() - os.stat(os.environ['STEPFLOW_KIT_READY_FILE']).st_mtime < 15 else 1)");
+      expect(c.startupProbe.exec.command.join(' ')).toContain('STEPFLOW_TASKS_URL');
       expect(c.livenessProbe.exec.command.join(' ')).toContain('STEPFLOW_KIT_HEARTBEAT_FILE');
     } else {
       expect(c.args).toEqual(['--host', '0.0.0.0', '--port', '8081']);
@@ -99,6 +102,13 @@ describe("a team's own worker", () => {
     const c = pod(w).containers[0];
     expect(c.livenessProbe).toBeUndefined();
     expect(c.readinessProbe).toMatchObject({ exec: { command: ['/bin/team-ready'] }, periodSeconds: 7 });
+    // without the kit's loop (liveness: false) nothing writes the ready file: the default readiness asks the core
+    const plain = chart.addWorker({ ...TEAM, name: 'team-plain', routePrefix: 'plain', probes: { liveness: false } });
+    const p = pod(find(objects(), 'Deployment', 'team-plain')).containers[0];
+    expect(plain.routePrefix).toBe('plain');
+    expect(p.livenessProbe).toBeUndefined();
+    expect(p.readinessProbe.exec.command).toEqual(p.startupProbe.exec.command);
+    expect(p.readinessProbe.exec.command[2]).toBe('import os, urllib.request; urllib.request.urlopen("http://" + os.environ["STEPFLOW_TASKS_URL"] + "/api/v1/health", timeout=3)');
     expect(c.securityContext).toMatchObject({ runAsUser: 10001, runAsGroup: 10001 });
     expect(pod(w).topologySpreadConstraints).toEqual([{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: w.spec.selector }]);
     expect(find(out, 'NetworkPolicy', 'stepflow-core').spec.ingress.at(-1).from).toContainEqual({ podSelector: w.spec.selector });

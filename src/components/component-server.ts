@@ -69,7 +69,12 @@ export interface WorkerProbes {
    * @default - 0.13: the reconnect loop's heartbeat file is fresh; 0.11: GET /health
    */
   readonly liveness?: WorkerProbe | false;
-  /** @default - the kit's readiness check (0.13: the core answers; 0.11: GET /health) */
+  /**
+   * @default - the kit's readiness check: 0.13: the reconnect loop's ready file is fresh (the
+   * worker is connected to the core, or reconnecting for less than its grace, 60 s); with
+   * `liveness: false` (an image without the kit's loop, which writes no ready file) the core
+   * answers; 0.11: GET /health
+   */
   readonly readiness?: WorkerProbe;
 }
 
@@ -91,6 +96,12 @@ export interface ServerDefinition {
 
 /** How stale the worker loop's heartbeat file may get before the liveness probe restarts the container. */
 export const HEARTBEAT_MAX_AGE_SECONDS = 30;
+
+/**
+ * How stale the worker loop's ready file may get before the readiness check fails: the loop
+ * refreshes it every second while the worker is ready and removes it when it no longer is.
+ */
+export const READY_MAX_AGE_SECONDS = 15;
 
 /** Command, args, env, probes and plugin of a Python component server, in one generation. */
 interface ServerRuntime {
@@ -130,6 +141,18 @@ export function coreReachableCommand(): string[] {
  */
 export function heartbeatFreshCommand(): string[] {
   return ['python3', '-c', `import os, sys, time; sys.exit(0 if time.time() - os.stat(os.environ['${CONTRACT.env.heartbeatFile}']).st_mtime < ${HEARTBEAT_MAX_AGE_SECONDS} else 1)`];
+}
+
+/**
+ * A gRPC-pull worker is ready on its own state, not on the core's: the reconnect loop keeps
+ * its ready file fresh while it is connected to the core and for a grace period while it
+ * reconnects (`STEPFLOW_KIT_READY_GRACE_SECS`, 60 s). A core restart therefore leaves every
+ * worker Ready, where a check that asks the core's health turns all of them NotReady at once
+ * (disruption budgets then block drains, rollouts stall); a worker that cannot reach its core
+ * for longer than the grace is reported.
+ */
+export function readyFreshCommand(): string[] {
+  return ['python3', '-c', `import os, sys, time; sys.exit(0 if time.time() - os.stat(os.environ['${CONTRACT.env.readyFile}']).st_mtime < ${READY_MAX_AGE_SECONDS} else 1)`];
 }
 
 /** The action of a probe, without its timing. */
@@ -262,6 +285,8 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
     if (this.generation === StepFlowGeneration.GRPC_PULL) {
       // The check's own HTTP timeout is 3 s; give the kubelet's more, so the check fails by itself.
       const check = { command: coreReachableCommand() };
+      // An image without the kit's reconnect loop (liveness: false) writes no ready file.
+      const kitLoop = this.server.probes?.liveness !== false;
       const withTimeout = (t: ProbeTiming) => ({ ...t, timeoutSeconds: Math.max(t.timeoutSeconds, CORE_CHECK_TIMEOUT_SECONDS + 2) });
       return {
         args: server.args ?? [],
@@ -274,12 +299,13 @@ export abstract class StepFlowComponentServer extends StepFlowComponent implemen
           [CONTRACT.env.maxConcurrent]: String(props.maxConcurrentTasks ?? WORKER_DEFAULTS.maxConcurrentTasks),
           [CONTRACT.env.shutdownGrace]: String(props.shutdownGraceSeconds ?? WORKER_DEFAULTS.shutdownGraceSeconds),
           [CONTRACT.env.heartbeatFile]: CONTRACT.paths.heartbeat,
+          [CONTRACT.env.readyFile]: CONTRACT.paths.ready,
         },
         listens: false,
         probes: this.probes(false, {
           startup: { ...check, ...withTimeout(timing.startup) },
           liveness: { command: heartbeatFreshCommand(), ...withTimeout(timing.liveness) },
-          readiness: { ...check, ...withTimeout(timing.readiness) },
+          readiness: { ...(kitLoop ? { command: readyFreshCommand() } : check), ...withTimeout(timing.readiness) },
         }),
         plugin: { type: 'grpc', queueName: server.queueName },
       };

@@ -43,9 +43,10 @@ export interface StepFlowWorkerProps extends StepFlowComponentServerProps {
   /** @default - the same as runAsUser */
   readonly runAsGroup?: number;
   /**
-   * Probes over the kit's, kind by kind: 0.13 checks that the core answers (startup,
-   * readiness) and that the reconnect loop's heartbeat file is fresh (liveness; `false` for
-   * images without the kit's loop); 0.11 GETs `healthPath`.
+   * Probes over the kit's, kind by kind: 0.13 checks that the core answers (startup), that
+   * the reconnect loop's ready file is fresh (readiness: connected to the core, or reconnecting
+   * for less than 60 s) and its heartbeat file (liveness; `false` for images without the kit's
+   * loop, whose readiness then checks that the core answers); 0.11 GETs `healthPath`.
    * @default - the kit's probes
    */
   readonly probes?: WorkerProbes;

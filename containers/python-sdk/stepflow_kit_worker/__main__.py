@@ -35,6 +35,11 @@ Environment variables:
   STEPFLOW_KIT_CORE_CHECK_SECS  GET /api/v1/health on the core this often; a core that
                                 answered and then fails twice in a row gets its pull
                                 stream closed (0: off; 1 to 60, default: 5)
+  STEPFLOW_KIT_READY_FILE       absolute path touched every second while the worker is
+                                connected to the core, and for the grace below after it
+                                last was (a readiness probe checks its age); unset: no file
+  STEPFLOW_KIT_READY_GRACE_SECS how long a worker reconnecting to its core stays ready,
+                                0 to 3600 (default: 60)
   STEPFLOW_LOG_LEVEL, STEPFLOW_LOG_DESTINATION, STEPFLOW_OTLP_ENDPOINT, ...
                                 logging and tracing, as for the stock worker
 """

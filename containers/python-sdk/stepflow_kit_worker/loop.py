@@ -27,6 +27,16 @@
   every `heartbeat_interval` seconds (default 5). A liveness probe that checks the
   file's age therefore fails when the event loop hangs, and only then: the file is
   refreshed while the core is down, too.
+* With a ready file configured (STEPFLOW_KIT_READY_FILE), the worker says whether it
+  is ready from its own state, not from the core's: the file is touched every second
+  while the pull stream's gRPC channel to STEPFLOW_TASKS_URL is connected, and for
+  `ready_grace` seconds (STEPFLOW_KIT_READY_GRACE_SECS, default 60) after it last was,
+  while the loop reconnects; then it is removed until the worker is connected again.
+  A readiness probe that checks the file's age therefore keeps every worker Ready
+  through a core restart (which would otherwise turn all of them NotReady at once,
+  blocking drains and rollouts behind their disruption budgets) and reports a worker
+  that has not reached its core for longer. No file before the first connection, and
+  none once the worker is stopping.
 
 The loop imports stepflow-py lazily (in `run()`), so this module can be imported in an
 environment without the 0.13 SDK.
@@ -40,6 +50,7 @@ import logging
 import os
 import signal
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +72,11 @@ DEFAULT_SHUTDOWN_GRACE_SECS = 10.0
 DEFAULT_RECONNECT_DELAY_SECS = 1.0
 MAX_RECONNECT_DELAY_SECS = 2.0
 HEARTBEAT_INTERVAL_SECS = 5.0
+# The ready file (STEPFLOW_KIT_READY_FILE): refreshed this often while the worker is ready;
+# ready = connected to the core, or not connected for at most the grace.
+READY_INTERVAL_SECS = 1.0
+DEFAULT_READY_GRACE_SECS = 60.0
+MAX_READY_GRACE_SECS = 3600.0
 # The core check: GET <STEPFLOW_TASKS_URL>/api/v1/health every CORE_CHECK_SECS while
 # the SDK worker runs; once the core has answered in a session, CORE_CHECK_FAILURES
 # failures in a row close the pull stream, and the loop opens a new one. stepflow-server 0.13 answers SIGTERM by waiting for its
@@ -95,9 +111,14 @@ GRPC_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 
+# Every channel stepflow-py opened in this process, by target (held weakly: the SDK closes
+# and drops them), for `channel_connected`.
+_CHANNELS: dict[str, weakref.WeakSet[Any]] = {}
+
+
 def install_grpc_channel_options() -> None:
     """Make grpc.aio.insecure_channel() add GRPC_CHANNEL_OPTIONS (arguments the caller
-    gives win). Idempotent."""
+    gives win) and remember each channel it opens. Idempotent."""
     import grpc.aio
 
     original = grpc.aio.insecure_channel
@@ -107,11 +128,27 @@ def install_grpc_channel_options() -> None:
     def insecure_channel(target: str, options: Any = None, *args: Any, **kwargs: Any) -> Any:
         merged = dict(GRPC_CHANNEL_OPTIONS)
         merged.update(dict(options or ()))
-        return original(target, list(merged.items()), *args, **kwargs)
+        channel = original(target, list(merged.items()), *args, **kwargs)
+        _CHANNELS.setdefault(target, weakref.WeakSet()).add(channel)
+        return channel
 
     insecure_channel.stepflow_kit_options = True  # type: ignore[attr-defined]
     insecure_channel.__wrapped__ = original  # type: ignore[attr-defined]
     grpc.aio.insecure_channel = insecure_channel
+
+
+def channel_connected(target: str) -> bool:
+    """Whether a gRPC channel this process opened to `target` (the pull stream's, for
+    STEPFLOW_TASKS_URL) is connected: its own state, not a question to the core."""
+    import grpc
+
+    for channel in list(_CHANNELS.get(target, ())):
+        try:
+            if channel.get_state(try_to_connect=False) == grpc.ChannelConnectivity.READY:
+                return True
+        except Exception:  # noqa: BLE001 - a closed channel is not connected
+            continue
+    return False
 
 
 def _core_check_env(env: dict[str, str]) -> float:
@@ -161,6 +198,9 @@ class LoopSettings:
     heartbeat_interval: float = HEARTBEAT_INTERVAL_SECS
     reconnect_delay: float = DEFAULT_RECONNECT_DELAY_SECS
     core_check_interval: float = DEFAULT_CORE_CHECK_SECS  # 0: no core check
+    ready_file: str | None = None
+    ready_interval: float = READY_INTERVAL_SECS
+    ready_grace: float = DEFAULT_READY_GRACE_SECS
 
     @classmethod
     def from_env(
@@ -168,13 +208,22 @@ class LoopSettings:
     ) -> LoopSettings:
         """STEPFLOW_TASKS_URL, STEPFLOW_QUEUE_NAME, STEPFLOW_MAX_CONCURRENT,
         STEPFLOW_SHUTDOWN_GRACE_SECS, STEPFLOW_KIT_HEARTBEAT_FILE (unset or empty: no
-        heartbeat file), STEPFLOW_KIT_RECONNECT_DELAY_SECS (0 to 2, default 1) and
-        STEPFLOW_KIT_CORE_CHECK_SECS (0 = off, else 1 to 60, default 5)."""
+        heartbeat file), STEPFLOW_KIT_RECONNECT_DELAY_SECS (0 to 2, default 1),
+        STEPFLOW_KIT_CORE_CHECK_SECS (0 = off, else 1 to 60, default 5),
+        STEPFLOW_KIT_READY_FILE (unset or empty: no ready file) and
+        STEPFLOW_KIT_READY_GRACE_SECS (0 to 3600, default 60)."""
         env = dict(os.environ if env is None else env)
         target = PullTarget.from_env(env, default_queue)
         heartbeat = text(env, "STEPFLOW_KIT_HEARTBEAT_FILE", "") or None
         if heartbeat is not None and not os.path.isabs(heartbeat):
             raise ConfigError(f"STEPFLOW_KIT_HEARTBEAT_FILE={heartbeat!r} must be an absolute path")
+        ready = text(env, "STEPFLOW_KIT_READY_FILE", "") or None
+        if ready is not None and not os.path.isabs(ready):
+            raise ConfigError(f"STEPFLOW_KIT_READY_FILE={ready!r} must be an absolute path")
+        if ready is not None and ready == heartbeat:
+            raise ConfigError(
+                f"STEPFLOW_KIT_READY_FILE={ready!r} must differ from STEPFLOW_KIT_HEARTBEAT_FILE"
+            )
         return cls(
             tasks_url=target.tasks_url,
             queue_name=target.queue_name,
@@ -191,6 +240,10 @@ class LoopSettings:
                 MAX_RECONNECT_DELAY_SECS,
             ),
             core_check_interval=_core_check_env(env),
+            ready_file=ready,
+            ready_grace=number(
+                env, "STEPFLOW_KIT_READY_GRACE_SECS", DEFAULT_READY_GRACE_SECS, 0, MAX_READY_GRACE_SECS
+            ),
         )
 
 
@@ -220,6 +273,11 @@ def touch(path: str) -> None:
         os.close(fd)
 
 
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def in_flight_tasks() -> list[asyncio.Task[Any]]:
     """The SDK worker's task executions still running on this event loop."""
     current = asyncio.current_task()
@@ -244,10 +302,13 @@ class WorkerLoop:
         settings: LoopSettings,
         *,
         worker_factory: WorkerFactory | None = None,
+        connected: Callable[[], bool] | None = None,
     ) -> None:
         self.server = server
         self.settings = settings
         self._worker_factory = worker_factory
+        self._connected = connected
+        self._session: asyncio.Task[Any] | None = None
         self._stop: asyncio.Event | None = None
         self._stop_reason: str | None = None
         self._exit_code = 0
@@ -307,6 +368,55 @@ class WorkerLoop:
                     logger.error("cannot write the heartbeat file %s: %s", path, exc)
                 failing = True
             await asyncio.sleep(self.settings.heartbeat_interval)
+
+    def connected(self) -> bool:
+        """Connected to the core: the SDK worker's session runs and its gRPC channel to
+        STEPFLOW_TASKS_URL is connected."""
+        if self._connected is not None:
+            return self._connected()
+        session = self._session
+        return session is not None and not session.done() and channel_connected(self.settings.tasks_url)
+
+    async def _ready_file(self) -> None:
+        """Keeps the ready file while connected and for ready_grace seconds after; see the
+        module doc."""
+        path = self.settings.ready_file
+        assert path is not None
+        grace = self.settings.ready_grace
+        last_connected: float | None = None
+        was_connected = ready = failing = False
+        while True:
+            now = time.monotonic()
+            if self.connected():
+                if not was_connected:
+                    logger.info("connected to the core at %s: ready", self.settings.tasks_url)
+                was_connected = True
+                last_connected = now
+            elif was_connected:
+                was_connected = False
+                logger.info(
+                    "not connected to the core at %s: ready for up to %g s while reconnecting",
+                    self.settings.tasks_url,
+                    grace,
+                )
+            now_ready = last_connected is not None and now - last_connected <= grace
+            if now_ready:
+                try:
+                    touch(path)
+                    failing = False
+                except OSError as exc:
+                    if not failing:
+                        logger.error("cannot write the ready file %s: %s", path, exc)
+                    failing = True
+            elif ready:
+                logger.warning(
+                    "not connected to the core at %s for %g s: not ready until it is again",
+                    self.settings.tasks_url,
+                    grace,
+                )
+                _remove(path)
+            ready = now_ready
+            await asyncio.sleep(self.settings.ready_interval)
 
     async def _watch_core(self, session: asyncio.Task[Any]) -> str:
         """Returns (and cancels `session`) once the core, after answering a health check
@@ -374,11 +484,15 @@ class WorkerLoop:
         heartbeat = None
         if settings.heartbeat_file is not None:
             heartbeat = asyncio.create_task(self._heartbeat(), name="stepflow-kit-heartbeat")
+        readiness = None
+        if settings.ready_file is not None:
+            _remove(settings.ready_file)  # a container restarted in the same pod finds /tmp as it was
+            readiness = asyncio.create_task(self._ready_file(), name="stepflow-kit-ready")
         self._install_signal_handlers()
         logger.info(
             "worker loop: STEPFLOW_TASKS_URL=%s STEPFLOW_QUEUE_NAME=%s STEPFLOW_MAX_CONCURRENT=%d "
             "STEPFLOW_SHUTDOWN_GRACE_SECS=%g heartbeat file %s every %g s, reconnect delay %g s, "
-            "core check every %g s",
+            "core check every %g s, ready file %s (grace %g s)",
             settings.tasks_url,
             settings.queue_name,
             settings.max_concurrent,
@@ -387,6 +501,8 @@ class WorkerLoop:
             settings.heartbeat_interval,
             settings.reconnect_delay,
             settings.core_check_interval,
+            settings.ready_file or "(none)",
+            settings.ready_grace,
         )
         stop_wait = asyncio.create_task(self._stop.wait(), name="stepflow-kit-stop")
         try:
@@ -394,6 +510,7 @@ class WorkerLoop:
                 last.message = None
                 self.sessions += 1
                 session = asyncio.create_task(self._start_worker(), name="stepflow-grpc-worker")
+                self._session = session
                 # The SDK worker installs its own SIGTERM/SIGINT handlers in its first
                 # step (before its first await); let that step run, then put ours back.
                 await asyncio.sleep(0)
@@ -436,10 +553,13 @@ class WorkerLoop:
             await self._drain()
         finally:
             stop_wait.cancel()
-            if heartbeat is not None:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+            for task in (heartbeat, readiness):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if settings.ready_file is not None:
+                _remove(settings.ready_file)
             sdk_logger.removeHandler(last)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

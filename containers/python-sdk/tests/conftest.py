@@ -82,6 +82,7 @@ def worker_env(core: Core, workdir: Path, queue: str, **extra: str) -> dict[str,
         "STEPFLOW_BLOB_URL": core.address,
         "STEPFLOW_LOG_LEVEL": "INFO",
         "STEPFLOW_KIT_HEARTBEAT_FILE": str(workdir / "tmp" / "stepflow-worker.heartbeat"),
+        "STEPFLOW_KIT_READY_FILE": str(workdir / "tmp" / "stepflow-worker.ready"),
     }
     env.update(extra)
     return env

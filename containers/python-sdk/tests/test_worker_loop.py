@@ -333,6 +333,13 @@ def test_sigterm_while_the_core_is_unreachable(tmp_path, contract, sdk_contract,
         ({"STEPFLOW_KIT_CORE_CHECK_SECS": "0.5"}, "STEPFLOW_KIT_CORE_CHECK_SECS"),
         ({"STEPFLOW_KIT_CORE_CHECK_SECS": "off"}, "STEPFLOW_KIT_CORE_CHECK_SECS"),
         ({"STEPFLOW_KIT_HEARTBEAT_FILE": "relative/hb"}, "STEPFLOW_KIT_HEARTBEAT_FILE"),
+        ({"STEPFLOW_KIT_READY_FILE": "relative/ready"}, "STEPFLOW_KIT_READY_FILE"),
+        (
+            {"STEPFLOW_KIT_READY_FILE": "/tmp/x", "STEPFLOW_KIT_HEARTBEAT_FILE": "/tmp/x"},
+            "STEPFLOW_KIT_READY_FILE",
+        ),
+        ({"STEPFLOW_KIT_READY_GRACE_SECS": "3601"}, "STEPFLOW_KIT_READY_GRACE_SECS"),
+        ({"STEPFLOW_KIT_READY_GRACE_SECS": "soon"}, "STEPFLOW_KIT_READY_GRACE_SECS"),
         ({"STEPFLOW_TASKS_URL": "http://core:8080"}, "STEPFLOW_TASKS_URL"),
         ({"STEPFLOW_TRANSPORT": "nats"}, "STEPFLOW_TRANSPORT"),
     ],
@@ -366,3 +373,94 @@ def test_arguments_are_rejected(tmp_path):
     assert proc.returncode == 2
     assert "usage:" in proc.stderr
 
+
+
+# --- readiness: the worker's own state (the ready file) ----------------------------------
+
+
+def fresh(path: Path, within: float) -> bool:
+    return path.exists() and time.time() - path.stat().st_mtime < within
+
+
+def test_the_ready_file_follows_the_connection_with_a_grace(tmp_path):
+    """The loop's own logic with a stand-in connection: no file before the first
+    connection; touched while connected; kept fresh for the grace while disconnected;
+    removed after it; back on reconnection; removed when the worker stops."""
+    import asyncio
+
+    from stepflow_kit_worker.loop import LoopSettings, WorkerLoop
+
+    ready = tmp_path / "ready"
+    ready.write_text("left by an earlier container")
+    state = {"connected": False}
+    seen: dict[str, object] = {}
+
+    async def scenario() -> None:
+        settings = LoopSettings(ready_file=str(ready), ready_interval=0.05, ready_grace=1.0,
+                                core_check_interval=0)
+        loop = WorkerLoop(None, settings, worker_factory=lambda: asyncio.sleep(3600),
+                          connected=lambda: state["connected"])
+        run = asyncio.create_task(loop.run())
+        await asyncio.sleep(0.4)
+        seen["before_first_connection"] = ready.exists()
+        state["connected"] = True
+        await asyncio.sleep(0.3)
+        seen["connected"] = fresh(ready, 0.2)
+        state["connected"] = False
+        await asyncio.sleep(0.6)  # within the grace
+        seen["reconnecting_within_grace"] = fresh(ready, 0.2)
+        await asyncio.sleep(0.8)  # the grace (1 s) is over
+        seen["after_grace"] = ready.exists()
+        state["connected"] = True
+        await asyncio.sleep(0.3)
+        seen["reconnected"] = fresh(ready, 0.2)
+        loop.request_stop("test")
+        seen["exit"] = await asyncio.wait_for(run, 10)
+        seen["after_stop"] = ready.exists()
+
+    asyncio.run(scenario())
+    assert seen == {
+        "before_first_connection": False,
+        "connected": True,
+        "reconnecting_within_grace": True,
+        "after_grace": False,
+        "reconnected": True,
+        "exit": 0,
+        "after_stop": False,
+    }
+
+
+def test_ready_through_a_core_restart_and_not_after_the_grace(core, worker_factory, sdk_contract, figure):
+    """With the real core: the worker is ready once its pull stream's channel is
+    connected, stays ready while the core is away for less than the grace, and is not
+    ready once the core has been away for longer; ready again when it serves again."""
+    route = sdk_contract["routePrefix"]
+    worker = worker_factory(STEPFLOW_KIT_READY_GRACE_SECS="10")
+    ready = Path(worker.env["STEPFLOW_KIT_READY_FILE"])
+    wait_serving(core, route, 30)
+    took = wait_until(lambda: fresh(ready, 2), 10, "the ready file")
+    figure("ready file after the worker serves", took)
+    # core away for 5 s (< grace 10 s): the file stays fresh throughout
+    core.kill()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 5:
+        assert fresh(ready, 3), f"ready file stale {time.monotonic() - t0:.1f} s into a 5 s outage"
+        time.sleep(0.5)
+    core.start()
+    wait_serving(core, route, SERVE_AGAIN_WITHIN)
+    connected = f"connected to the core at {core.address}: ready"
+    wait_until(lambda: [r.get("message") for r in worker.records()].count(connected) >= 2, 10,
+               "the worker connected again")
+    assert fresh(ready, 2)
+    # core away for longer than the grace: the file goes, and comes back with the core
+    core.kill()
+    t0 = time.monotonic()
+    gone = wait_until(lambda: not ready.exists(), 20, "the ready file to go")
+    figure("ready file removed after the core went away (grace 10 s)", gone)
+    assert 9 <= time.monotonic() - t0 <= 15, time.monotonic() - t0
+    core.start()
+    back = wait_until(lambda: fresh(ready, 2), 30, "the ready file after the core's return")
+    figure("ready file back after the core's return", back)
+    assert worker.alive(), worker.text()
+    assert worker.stop() == 0
+    assert not ready.exists()

@@ -39,6 +39,11 @@ With STEPFLOW_TRANSPORT=grpc (needs stepflow-py 0.13; no listener, --host/--port
                                       liveness probe checks its age); unset: no file
   STEPFLOW_KIT_RECONNECT_DELAY_SECS   wait before connecting again, 0 to 2 (default: 1)
   STEPFLOW_KIT_CORE_CHECK_SECS        core health check interval; 0: off (default: 5)
+  STEPFLOW_KIT_READY_FILE             absolute path touched while connected to the core and
+                                      for the grace below after (a readiness probe checks
+                                      its age); unset: no file
+  STEPFLOW_KIT_READY_GRACE_SECS       how long a reconnecting worker stays ready, 0 to
+                                      3600 (default: 60)
 """
 
 
