@@ -16,6 +16,9 @@ learns for a later one (flow ids, run ids, image ids) is kept in NODE_DIR/state.
   ops            core pod deleted mid-run; rollout restart of the python-sdk with runs in
                  flight, and the new image under the same tag; the workers' readiness
                  across a core restart
+  upgrade        0.3.0's manifests, then scripts/deploy.sh dist/dev.yaml with runs in flight:
+                 a core away 30 s turns every worker NotReady under 0.3.0's readiness and
+                 none under the workers' own
   storage-local  the core's claim again, as a `local` volume: the kubelet applies fsGroup
   scale          runs/s of a one-second asynchronous step with 1 and with 3 python-sdk replicas
 """
@@ -174,8 +177,15 @@ def part_model(c: Ctx) -> None:
            "spec": tmpl["spec"]}
     k.apply(json.dumps(pvc))
     uid = sts["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
-    k.apply(probe_pod("model-loader", NS, c.facts["busybox_image"], ["sleep", "3600"], uid=uid, claim=claim,
-                      labels={"app": "sfk-model-loader"}))
+    # the loader as docs/deploying.md ("dev on one node") runs it
+    overrides = {"spec": {
+        "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "fsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "model-loader", "image": c.facts["busybox_image"], "command": ["sleep", "3600"],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "models", "mountPath": "/models"}]}],
+        "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": claim}}]}}
+    k.run("-n", NS, "run", "model-loader", f"--image={c.facts['busybox_image']}", "--restart=Never",
+          "--labels=app=sfk-model-loader", f"--overrides={json.dumps(overrides)}")
     ok, detail = k.wait_pods_ready(NS, "app=sfk-model-loader", 180)
     c.check(ok, "a loader pod mounts the model-cache claim", f"{NS}/model-loader", detail)
     if not ok:
@@ -183,8 +193,8 @@ def part_model(c: Ctx) -> None:
     model = c.a.model_dir
     name = os.path.basename(model.rstrip("/"))
     t0 = time.time()
-    k.run("cp", model, f"{NS}/model-loader:/data/{name}", timeout=300)
-    rc, out, err = k.exec(NS, "model-loader", None, ["sh", "-c", f"du -sk /data/{name}; ls /data/{name}"])
+    k.run("cp", model, f"{NS}/model-loader:/models/{name}", timeout=300)
+    rc, out, err = k.exec(NS, "model-loader", None, ["sh", "-c", f"du -sk /models/{name}; ls /models/{name}"])
     c.check(rc == 0 and "config.json" in out, "the model is on the claim (kubectl cp)", f"{claim}:/{name}",
             f"{out.strip()} {err.strip()}")
     c.note(f"model {name} copied onto {claim} in {time.time() - t0:.1f} s ({out.split()[0] if out else '?'} KiB)")
@@ -832,6 +842,117 @@ def part_ops(c: Ctx) -> None:
         c.save()
 
 
+# --- upgrade ------------------------------------------------------------------------------------------
+
+STS_CORE = f"statefulset/{CORE_STS}"
+
+
+def core_outage(c: Ctx, seconds: float) -> tuple[dict[str, list[tuple[float, float]]], list[str], float]:
+    """The core away for `seconds` (its StatefulSet scaled to 0, then back to 1, as when it
+    moves to another node and its claim is attached there): the NotReady spans of every
+    pod (seconds after the core went away), the workers, and how long the core was away."""
+    k = c.kube
+    stop = threading.Event()
+    timeline: list[tuple[float, dict[str, bool]]] = []
+    watcher = threading.Thread(target=readiness_timeline, args=(k, stop, timeline), daemon=True)
+    watcher.start()
+    time.sleep(1)
+    t0 = time.time()
+    k.run("scale", STS_CORE, "-n", NS, "--replicas=0")
+    k.run("wait", "--for=delete", f"pod/{CORE_POD}", "-n", NS, "--timeout=60s", check=False, timeout=70)
+    time.sleep(max(0.0, seconds - (time.time() - t0)))
+    k.run("scale", STS_CORE, "-n", NS, "--replicas=1")
+    k.wait_pods_ready(NS, SEL["core"], 120, count=1)
+    away = time.time() - t0
+    deadline = time.time() + 90
+    while time.time() < deadline and not (timeline and len(timeline[-1][1]) >= 3 and all(timeline[-1][1].values())):
+        time.sleep(1)
+    time.sleep(2)
+    stop.set()
+    watcher.join()
+    workers = sorted({n for _, states in timeline for n in states if not n.startswith(CORE_STS)})
+    return not_ready_spans(timeline, t0), workers, away
+
+
+def deploy(c: Ctx, manifest: str) -> str:
+    """The documented install and upgrade command, scripts/deploy.sh, with the node's kubectl."""
+    p = subprocess.run(["bash", str(Path(c.a.dist).resolve().parent.parent / "scripts" / "deploy.sh"),
+                        "--kubeconfig", c.a.kubeconfig, manifest],
+                       env={**os.environ, "KUBECTL": c.a.kubectl}, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError(f"scripts/deploy.sh {manifest}: exit {p.returncode}: {(p.stderr or p.stdout)[-800:]}")
+    return p.stdout
+
+
+def rolled(c: Ctx) -> tuple[bool, str]:
+    k = c.kube
+    for kind, name in (("deployment", SDK_DEPLOY), ("statefulset", INF_STS), ("statefulset", CORE_STS)):
+        k.run("rollout", "status", f"{kind}/{name}", "-n", NS, "--timeout=300s", timeout=320)
+    return k.wait_pods_ready(NS, "app=stepflow", 120, count=3)
+
+
+def readiness_probe_of(c: Ctx) -> str:
+    spec = c.kube.json("get", "deployment", "-n", NS, SDK_DEPLOY)["spec"]["template"]["spec"]
+    return " ".join(spec["containers"][0]["readinessProbe"]["exec"]["command"])
+
+
+def part_upgrade(c: Ctx) -> None:
+    """The readiness change of 0.4.0 as an upgrade of a running installation: 0.3.0's
+    manifests (the workers' readiness asks the core), a core away for 30 s, then
+    scripts/deploy.sh dist/dev.yaml with runs in flight, and the same outage again."""
+    k = c.kube
+    previous = str(Path(c.a.dist).resolve().parent.parent / "verify" / "cluster" / "previous" / "0.3.0" / "dev.yaml")
+    outage = c.a.outage_seconds
+    deploy(c, previous)
+    ok, detail = rolled(c)
+    probe = readiness_probe_of(c)
+    c.check(ok and "urlopen" in probe and "STEPFLOW_TASKS_URL" in probe,
+            "0.3.0's manifests (scripts/deploy.sh): every pod Ready, the workers' readiness asks the core", NS, detail)
+    spans, workers, away = core_outage(c, outage)
+    went = [w for w in workers if spans.get(w)]
+    c.state["outage_0.3.0"] = {"core_away_s": round(away, 1), "not_ready": {w: spans.get(w, []) for w in workers}}
+    c.note(f"0.3.0's readiness, core away {away:.0f} s: workers NotReady " + (", ".join(f"{w} {spans[w]}" for w in went) or "none")
+           + f" (of {len(workers)}; spans in s after the core went away)")
+    c.check(len(workers) >= 2 and len(went) == len(workers),
+            f"control: with 0.3.0's readiness (the core's health), a core away {outage:.0f} s turns every worker NotReady",
+            f"{len(workers)} workers", f"NotReady spans {spans}")
+    # the upgrade, with runs in flight
+    sf, pf = c.sf()
+    try:
+        flows = Flows(sf, *routes(c))
+        rids = [sf.submit(flows.sleep(), {"seconds": 5, "value": i}) for i in range(8)]
+        time.sleep(1)
+        t0 = time.time()
+        deploy(c, c.a.dist)
+        ok, detail = rolled(c)
+        took = time.time() - t0
+        probe = readiness_probe_of(c)
+        c.check(ok and "STEPFLOW_KIT_READY_FILE" in probe,
+                "scripts/deploy.sh dist/dev.yaml over 0.3.0: every worker rolled and Ready on its ready file", NS,
+                f"{detail}; readiness {probe[-90:]}")
+        finals = sf.wait_runs(rids, 180)
+        c.check(all(v == "completed" for v in finals.values()), "runs in flight during the upgrade complete",
+                f"{len(rids)} runs", str(finals))
+        c.note(f"upgrade 0.3.0 -> dist/dev.yaml (scripts/deploy.sh): rolled and Ready in {took:.0f} s")
+    finally:
+        pf.stop()
+    spans, workers, away = core_outage(c, outage)
+    went = [w for w in workers if spans.get(w)]
+    c.state["outage_0.4.0"] = {"core_away_s": round(away, 1), "not_ready": {w: spans.get(w, []) for w in workers}}
+    c.note(f"0.4.0's readiness (the worker's own), core away {away:.0f} s: workers NotReady "
+           + (", ".join(f"{w} {spans[w]}" for w in went) or "none") + f" (of {len(workers)})")
+    c.check(len(workers) >= 2 and not went,
+            f"with the workers' own readiness, a core away {outage:.0f} s leaves every worker Ready",
+            f"{len(workers)} workers", f"NotReady spans {spans}")
+    sf, pf = c.sf()
+    try:
+        ok, out, detail = sf.run_wait(Flows(sf, *routes(c)).add(), {"a": 2, "b": 3})
+        c.check(ok and out == 5, "a run completes after the outage", CORE_POD, f"{out!r} ({detail})")
+    finally:
+        pf.stop()
+    c.save()
+
+
 # --- storage-local ---------------------------------------------------------------------------------
 
 def part_storage_local(c: Ctx) -> None:
@@ -990,7 +1111,7 @@ def part_scale(c: Ctx) -> None:
 
 
 PARTS = {"addons": part_addons, "model": part_model, "dev": part_dev, "e2e": part_e2e, "policy": part_policy,
-         "ops": part_ops, "storage-local": part_storage_local, "scale": part_scale}
+         "ops": part_ops, "upgrade": part_upgrade, "storage-local": part_storage_local, "scale": part_scale}
 
 
 def main(argv: list[str]) -> int:
@@ -1006,6 +1127,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--probe-watch", type=int, default=35)
     ap.add_argument("--scale-seconds", type=float, default=60)
     ap.add_argument("--per-replica", type=int, default=8)
+    ap.add_argument("--outage-seconds", type=float, default=30)
     a = ap.parse_args(argv)
     c = Ctx(a)
     try:

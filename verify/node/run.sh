@@ -14,6 +14,8 @@
 #   policy         every NetworkPolicy path against real listeners, with controls
 #   ops            core pod deleted mid-run, rollout restart with runs in flight, a new
 #                  image under the same tag, the workers' readiness across a core restart
+#   upgrade        0.3.0's manifests, then scripts/deploy.sh dist/dev.yaml with runs in
+#                  flight; a 30 s core outage before and after (the workers' readiness)
 #   storage-local  the core's claim as a `local` volume (fsGroup applied by the kubelet)
 #   scale          runs/s of a one-second asynchronous step, 1 and 3 python-sdk replicas
 #
@@ -40,7 +42,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck disable=SC2034 # read by log (harness.sh)
 HARNESS_TIER=node
 
-ALL_PARTS="addons dev e2e policy ops storage-local scale"
+ALL_PARTS="addons dev e2e policy ops upgrade storage-local scale"
 ONLY=$ALL_PARTS
 SCALE_SECONDS=60
 # shellcheck disable=SC2034 # read by the EXIT trap (harness.sh)
@@ -178,7 +180,7 @@ checks() { # checks PART [ARGS...]: one part of checks.py on the node
 set_fact() { python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d[sys.argv[2]]=sys.argv[3]; json.dump(d, open(p,"w"))' "$NODE_DIR/facts.json" "$1" "$2"; }
 
 want addons && checks addons
-if want dev || want e2e || want policy || want ops || want storage-local || want scale; then
+if want dev || want e2e || want policy || want ops || want upgrade || want storage-local || want scale; then
   checks model --model-dir "$MODEL_DIR"
   checks dev
 fi
@@ -191,6 +193,7 @@ if want ops; then
   set_fact python_sdk_new_digest "$(image_push "$d" localhost:5000/stepflow-python-sdk:dev)"
   checks ops
 fi
+want upgrade && checks upgrade
 want storage-local && checks storage-local
 want scale && checks scale --scale-seconds "$SCALE_SECONDS"
 
