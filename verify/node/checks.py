@@ -191,7 +191,9 @@ def part_model(c: Ctx) -> None:
     if not ok:
         return
     model = c.a.model_dir
-    name = os.path.basename(model.rstrip("/"))
+    # the directory under MODEL_CACHE_DIR that the manifest's STEPFLOW_INFERENCE_EMBED_MODEL names
+    env = {e["name"]: e.get("value") for e in sts["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    name = env.get("STEPFLOW_INFERENCE_EMBED_MODEL") or "all-MiniLM-L6-v2"
     t0 = time.time()
     k.run("cp", model, f"{NS}/model-loader:/models/{name}", timeout=300)
     rc, out, err = k.exec(NS, "model-loader", None, ["sh", "-c", f"du -sk /models/{name}; ls /models/{name}"])

