@@ -65,8 +65,10 @@ ensure_apt_tools() {
     fi
     if [ "${install}" = 1 ] && have apt-get && { [ "$(id -u)" = 0 ] || [ "${#sudo[@]}" -gt 0 ]; }; then
         info "installing ${missing[*]} with apt-get"
-        ${sudo[@]+"${sudo[@]}"} apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive ${sudo[@]+"${sudo[@]}"} apt-get install -y -qq "${missing[@]}" >/dev/null
+        # under the lock the verification tiers take for apt-get (they may run beside this)
+        mkdir -p "${CACHE_ROOT}"
+        ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive flock "${CACHE_ROOT}/.apt.lock" sh -c \
+            'apt-get update -qq && apt-get install -y -qq "$@" >/dev/null' lint "${missing[@]}"
     fi
     have shellcheck && have bats && return 0
     die "${EXIT_PREREQ}" "missing: ${missing[*]}" \

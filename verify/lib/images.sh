@@ -93,15 +93,7 @@ images_standin_recipe() {
   } | sha256sum | cut -c1-16
 }
 
-images_need_apt() { # PACKAGE... : installs the missing ones (as root)
-  local missing=() p
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  [[ $(id -u) -eq 0 ]] || die "needs Debian packages ${missing[*]}: run as root"
-  log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+images_need_apt() { apt_install "$@"; } # PACKAGE... : installs the missing ones (as root)
 
 # Debian bookworm minbase with ca-certificates, merged /usr, and this machine's egress CA
 # certificates in /usr/local/share/ca-certificates (trusted by update-ca-certificates).

@@ -59,13 +59,7 @@ in_node() { "${NODE_EXEC[@]}" "$@"; }
 in_ext() { ip netns exec "$EXT_NETNS" "$@"; }
 
 node_install() {
-  local need=() p
-  for p in "${NODE_APT[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
-  if [[ ${#need[@]} -gt 0 ]]; then
-    log "installing with apt-get: ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  fi
+  apt_install "${NODE_APT[@]}"
   tools_install etcd \
     "kubernetes@$KUBERNETES_VERSION:kube-apiserver,kubectl,kube-controller-manager,kube-scheduler,kubelet,kube-proxy" \
     containerd runc cni-plugins coredns kube-router local-path-provisioner

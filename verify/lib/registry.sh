@@ -39,7 +39,8 @@ registry_bin() {
   version=$(apt-cache policy docker-registry 2>/dev/null | sed -n 's/^ *Candidate: //p')
   if [[ -z $version || $version == "(none)" ]]; then
     [[ $(id -u) -eq 0 ]] || die "Debian's docker-registry is unknown to apt: run apt-get update as root"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    mkdir -p "$KIT_CACHE"
+    DEBIAN_FRONTEND=noninteractive flock "$KIT_CACHE/.apt.lock" apt-get update -qq >&2
     version=$(apt-cache policy docker-registry | sed -n 's/^ *Candidate: //p')
     [[ -n $version && $version != "(none)" ]] || die "no docker-registry package in this machine's apt sources"
   fi

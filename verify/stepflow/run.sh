@@ -88,9 +88,9 @@ if [ ! -x "$base_python" ] || ! "$base_python" -c 'import ensurepip, venv' 2>/de
     need_apt+=(python3 python3-venv)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
-    echo "run.sh: apt-get install ${need_apt[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    # shellcheck source=../tools/lib.sh
+    . "$(dirname "$0")/../tools/lib.sh"
+    apt_install "${need_apt[@]}"
 fi
 
 # --- venvs (cached outside the repository, keyed by the versions they hold) -------------

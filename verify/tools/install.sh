@@ -82,10 +82,7 @@ for r in "${requests[@]}"; do
 done
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
-  [[ $(id -u) -eq 0 ]] || die "needs Debian packages ${need_apt[*]}: run as root or install them"
-  log "installing with apt-get: ${need_apt[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  apt_install "${need_apt[@]}"
 fi
 
 # Go: at least the newest `go` line among the wrapper and local modules; else GO_TOOLCHAIN.

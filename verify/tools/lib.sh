@@ -6,6 +6,9 @@
 #   tool_bin TOOL BIN [VERSION]  the path of one binary in it
 #   tool_version TOOL            the pinned version of TOOL
 #   tools_install SPEC...        verify/tools/install.sh SPEC... (builds what is missing)
+#   apt_install PACKAGE...       the Debian packages not installed yet, as root, with apt-get
+#                                under one machine-wide lock ($KIT_CACHE/.apt.lock): tiers run
+#                                side by side, and apt-get fails at once on a lock it cannot get
 TOOLS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 . "$TOOLS_DIR/versions.env"
@@ -28,3 +31,13 @@ tool_dir() {
 }
 tool_bin() { printf '%s/%s\n' "$(tool_dir "$1" "${3:-}")" "$2"; }
 tools_install() { "$TOOLS_DIR/install.sh" "$@"; }
+apt_install() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  [[ $(id -u) -eq 0 ]] || die "needs the Debian packages ${missing[*]}: run as root or install them"
+  log "apt-get install ${missing[*]}"
+  mkdir -p "$KIT_CACHE"
+  DEBIAN_FRONTEND=noninteractive flock "$KIT_CACHE/.apt.lock" sh -c \
+    'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null' apt_install "${missing[@]}"
+}
