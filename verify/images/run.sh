@@ -17,25 +17,15 @@ the RuntimeDefault seccomp printer through verify/tools, the torch wheelhouse an
 wheel from PyPI. Environment: STEPFLOW_KIT_CACHE (default ~/.cache/stepflow-kit).
 USAGE
 }
-while [[ $# -gt 0 ]]; do
-  case $1 in
-    --keep) export KEEP_LOGS=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/harness.sh
 . "$ROOT/verify/lib/harness.sh"
-# shellcheck source=../lib/registry.sh
-. "$ROOT/verify/lib/registry.sh"
-# shellcheck source=../lib/buildkit.sh
-. "$ROOT/verify/lib/buildkit.sh"
+# the registry at localhost:5000, BuildKit, the kit's images (registry.sh, buildkit.sh)
 # shellcheck source=../lib/images.sh
 . "$ROOT/verify/lib/images.sh"
+harness_simple_args "$@"
 harness_init images
 [[ $(id -u) -eq 0 ]] || die "must run as root (runc, overlay mounts, a network namespace)"
 

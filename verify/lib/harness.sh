@@ -9,6 +9,10 @@
 #   record_fail SCENARIO CHECK OBJECT MESSAGE [VERSION]
 #                             a failed check the tier itself saw (the check scripts write
 #                             their own rows into $RESULTS)
+#   harness_simple_args ARG...
+#                             the options of a tier that takes no others: --keep (keep
+#                             WORK), -h/--help (the tier's usage function), anything else
+#                             a usage error (exit 2)
 #   require_tools TOOL...     exit 2 naming the first tool not on PATH
 #   stop_pid PID              TERM, up to 10 s, then KILL
 #   free_port                 a free TCP port on 127.0.0.1
@@ -49,6 +53,16 @@ free_port() {
 }
 
 harness_on_exit() { _harness_exit_cmds+=("$*"); }
+harness_simple_args() {
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --keep) export KEEP_LOGS=1 ;;
+      -h | --help) usage; exit 0 ;;
+      *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+  done
+}
 _harness_cleanup() {
   local rc=$? i
   for ((i = ${#_harness_exit_cmds[@]} - 1; i >= 0; i--)); do eval "${_harness_exit_cmds[$i]}" || true; done

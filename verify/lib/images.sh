@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# The kit's images in the tier registry at localhost:5000 (sourced after harness.sh,
-# registry.sh and buildkit.sh; the registry must be running). Used by verify/images/run.sh
-# and by every tier that runs the images.
+# The kit's images in the tier registry at localhost:5000 (sourced after harness.sh; it
+# sources registry.sh and buildkit.sh; the registry must be running). Used by
+# verify/images/run.sh and by every tier that runs the images.
 #
 #   images_standins          builds the stand-in base images (verify/images/standins/) and
 #                            pushes them under the official names the Containerfiles use,
@@ -22,6 +22,10 @@
 #                            (needs buildkitd); prints the digest the registry serves
 #
 # The stand-ins and what they differ in: verify/images/README.md.
+# shellcheck source=registry.sh
+. "$HARNESS_DIR/registry.sh"
+# shellcheck source=buildkit.sh
+. "$HARNESS_DIR/buildkit.sh"
 IMAGES_ROOT=$(cd "$HARNESS_DIR/../.." && pwd)
 IMAGES_STANDINS_DIR="$IMAGES_ROOT/verify/images/standins"
 IMAGES_BUILD_LOG=""

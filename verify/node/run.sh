@@ -32,11 +32,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/node.sh
 . "$HERE/../lib/node.sh"
-# the registry at localhost:5000, BuildKit, the kit's dev images
-# shellcheck source=../lib/registry.sh
-. "$HERE/../lib/registry.sh"
-# shellcheck source=../lib/buildkit.sh
-. "$HERE/../lib/buildkit.sh"
+# the registry at localhost:5000, BuildKit, the kit's images (registry.sh, buildkit.sh)
 # shellcheck source=../lib/images.sh
 . "$HERE/../lib/images.sh"
 # shellcheck disable=SC2034 # read by log (harness.sh)

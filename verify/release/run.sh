@@ -23,25 +23,15 @@ Exit: 0 when every check passed, 1 on a failed check, 2 on a usage error; the la
 "N passed, M failed".
 USAGE
 }
-while [[ $# -gt 0 ]]; do
-  case $1 in
-    --keep) export KEEP_LOGS=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/harness.sh
 . "$ROOT/verify/lib/harness.sh"
-# shellcheck source=../lib/registry.sh
-. "$ROOT/verify/lib/registry.sh"
-# shellcheck source=../lib/buildkit.sh
-. "$ROOT/verify/lib/buildkit.sh"
+# the registry at localhost:5000, BuildKit, the kit's images (registry.sh, buildkit.sh)
 # shellcheck source=../lib/images.sh
 . "$ROOT/verify/lib/images.sh"
+harness_simple_args "$@"
 harness_init release
 [[ $(id -u) -eq 0 ]] || die "must run as root (BuildKit's OCI worker)"
 
