@@ -53,6 +53,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { items, jsonDocs, jsonReader, ref } from '../lib/kubectl-json.mjs';
 
 const INSTANCE_LABEL = 'app.kubernetes.io/instance';
 const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -129,17 +130,9 @@ function user(args) {
   for (const l of `${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`.trim().split('\n').filter(Boolean).slice(0, 60)) console.log(`    ${l}`);
   return r;
 }
-const items = (j) => (j == null ? [] : Array.isArray(j.items) ? j.items : [j]);
-function json(args) {
-  const r = kubectl([...args, '-o', 'json']);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-// kubectl prints one indented JSON document per object, each closed by a "}" in column 0.
-const jsonDocs = (text) => text.split(/^\}\s*$/m).filter((t) => t.trim()).map((t) => JSON.parse(`${t}}`));
+const json = jsonReader(kubectl);
 
 // ---------------------------------------------------------------- objects
-const ref = (o) => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
 const yamlFiles = (dir) => readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
 // The objects of a manifest file, as kubectl reads them (client-side, nothing sent).
 function manifest(file) {

@@ -28,6 +28,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { items, jsonDocs, jsonReader, ref } from '../lib/kubectl-json.mjs';
 import { simulatedCluster } from '../lib/sim-cluster.mjs';
 
 const opts = {};
@@ -76,13 +77,7 @@ function run(bin, args, input, show = true) {
 }
 const kubectl = (args, input) => run(opts.kubectl, ['--kubeconfig', opts.kubeconfig, ...args], input, false);
 const helm = (args) => run(opts.helm, [...args, '--kubeconfig', opts.kubeconfig]);
-const items = (j) => (j == null ? [] : Array.isArray(j.items) ? j.items : [j]);
-function json(args) {
-  const r = kubectl([...args, '-o', 'json']);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-const jsonDocs = (text) => text.split(/^\}\s*$/m).filter((t) => t.trim()).map((t) => JSON.parse(`${t}}`));
+const json = jsonReader(kubectl);
 // Objects as kubectl reads them from YAML (a file, or Helm's output on stdin).
 function objectsOf(fileOrText, fromText = false) {
   const r = fromText ? kubectl(['create', '--dry-run=client', '--validate=false', '-o', 'json', '-f', '-'], fileOrText) : kubectl(['create', '--dry-run=client', '--validate=false', '-o', 'json', '-f', fileOrText]);
@@ -91,7 +86,6 @@ function objectsOf(fileOrText, fromText = false) {
 }
 
 // ---------------------------------------------------------------- objects
-const ref = (o) => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
 const fmt = (xs) => (xs.length ? [...xs].sort().join(', ') : '(none)');
 const canon = (v) => (Array.isArray(v) ? v.map(canon) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v);
 const same = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b));

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-TERMINAL = ("completed", "failed", "cancelled")
-STATUS = {0: "pending", 1: "running", 2: "completed", 3: "failed", 4: "cancelled"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))  # stepflow_fixtures
+from stepflow_fixtures.runs import TERMINAL, norm_status, wait_runs  # noqa: E402
+
+__all__ = ["TERMINAL", "ApiError", "Flows", "StepFlow", "norm_status"]
 
 # UDF code run by the stock python-sdk `/udf` component (stored as blobs).
 ADD_CODE = "input['a'] + input['b']"
@@ -24,10 +28,6 @@ SLEEP_CODE = ("async def wait(input, context):\n"
               "    await asyncio.sleep(input['seconds'])\n"
               "    return {'value': input['value'], 'host': os.environ.get('HOSTNAME', '')}\n"
               "wait")
-
-
-def norm_status(s: Any) -> str:
-    return STATUS.get(s, str(s)) if not isinstance(s, str) else s
 
 
 class ApiError(RuntimeError):
@@ -128,16 +128,7 @@ class StepFlow:
         return None
 
     def wait_runs(self, rids: list[str], timeout: float) -> dict[str, str]:
-        end = time.time() + timeout
-        out = {rid: "unknown" for rid in rids}
-        while time.time() < end:
-            for rid in rids:
-                if out[rid] not in TERMINAL:
-                    out[rid] = self.status(rid)[0]
-            if all(v in TERMINAL for v in out.values()):
-                break
-            time.sleep(0.5)
-        return out
+        return wait_runs(lambda rid: self.status(rid)[0], rids, timeout)
 
 
 class Flows:

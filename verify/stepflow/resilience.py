@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 from manifests import Env, load_objects, pod_spec, role
 from pods import Proc, Replica, Runner, Scenario, info, log
+from stepflow_fixtures.runs import norm_status, wait_runs
 
 # The UDF of every step: report start, hold while told to, sleep, report done.
 STEP_CODE = '''async def step(input, context):
@@ -112,7 +113,6 @@ class Tracker:
         return False
 
 
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 class Ops:
@@ -183,27 +183,14 @@ class Ops:
         self.submitted += 1
         return rid
 
-    @staticmethod
-    def norm_status(s: Any) -> str:
-        return {1: "running", 2: "completed", 3: "failed", 4: "cancelled", 0: "pending"}.get(s, str(s)) \
-            if not isinstance(s, str) else s
-
     def status(self, rid: str) -> str:
         st, r = self.api("GET", f"/runs/{rid}", timeout=5)
         if st != 200 or not isinstance(r, dict):
             return f"HTTP {st}"
-        return self.norm_status((r.get("summary") or r).get("status"))
+        return norm_status((r.get("summary") or r).get("status"))
 
     def wait_runs(self, rids: list[str], timeout: float) -> dict[str, str]:
-        end = time.time() + timeout
-        out = {rid: "unknown" for rid in rids}
-        while time.time() < end:
-            for rid in rids:
-                if out[rid] not in TERMINAL:
-                    out[rid] = self.status(rid)
-            if all(v in TERMINAL for v in out.values()):
-                break
-            time.sleep(0.5)
+        out = wait_runs(self.status, rids, timeout)
         self.completed += sum(v == "completed" for v in out.values())
         return out
 
@@ -214,7 +201,7 @@ class Ops:
         if st != 200 or not isinstance(r, dict):
             return False, f"HTTP {st} {str(r)[:200]}"
         item = (r.get("results") or [{}])[0]
-        s = self.norm_status(item.get("status", (r.get("summary") or r).get("status")))
+        s = norm_status(item.get("status", (r.get("summary") or r).get("status")))
         err = item.get("errorMessage") or (item.get("result") or {}).get("error") if isinstance(item, dict) else None
         return s == "completed", s + (f": {str(err)[:200]}" if err and s != "completed" else "")
 
@@ -322,7 +309,7 @@ def core_crash(ops: Ops, gen: str) -> None:
     ok_f, _ = ops.get_ok(f"/flows/{ops.flow(3)}")
     ok_b, blob_after = ops.get_ok(f"/blobs/{ops.blob}")
     ok_r, pre_body = ops.get_ok(f"/runs/{pre_run}")
-    pre_after = ops.norm_status((pre_body.get("summary") or pre_body).get("status")) if ok_r and isinstance(pre_body, dict) else "-"
+    pre_after = norm_status((pre_body.get("summary") or pre_body).get("status")) if ok_r and isinstance(pre_body, dict) else "-"
     ops.check(ok_f and ok_b and blob_after == blob_before and pre_after == "completed",
               f"{label}: flows, blobs and runs stored before the crash are still there",
               f"GET flow {ok_f}, GET blob {ok_b} (same data: {blob_after == blob_before}), GET earlier run {pre_after}")
@@ -529,7 +516,7 @@ def backup_restore(ops: Ops, cfg: dict[str, Any], gen: str) -> None:
     ok_f, _ = ops.get_ok(f"/flows/{flow1}")
     ok_b, blob_after = ops.get_ok(f"/blobs/{ops.blob}")
     ok_r, run_body = ops.get_ok(f"/runs/{rid}")
-    run_after = ops.norm_status((run_body.get("summary") or run_body).get("status")) if ok_r and isinstance(run_body, dict) else "-"
+    run_after = norm_status((run_body.get("summary") or run_body).get("status")) if ok_r and isinstance(run_body, dict) else "-"
     st_m, _ = ops.api("GET", f"/blobs/{marker}") if marker else (0, None)
     ops.check(took <= grace + 1, f"{label}: the core stops within terminationGracePeriodSeconds (scale to 0)",
               f"exit {rc} after {took:.1f}s (grace {grace:.0f}s)")
