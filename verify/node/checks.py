@@ -433,11 +433,7 @@ def part_e2e(c: Ctx) -> None:
             est = [ln for ln in out.splitlines() if len(ln.split()) > 3 and ln.split()[2] in want and ln.split()[3] == "01"]
             c.check(bool(est), f"{role} holds an established connection to the core's Service address {cluster_ip}:8080",
                     name, f"{len(est)} established sockets to {sorted(want)}")
-        st, body = sf.api("GET", "/components?includeSchemas=false")
-        comps = body.get("components", []) if isinstance(body, dict) else []
-        by_plugin: dict[str, list[str]] = {}
-        for comp in comps:
-            by_plugin.setdefault(comp.get("plugin", "?"), []).append(comp.get("componentId") or comp.get("component"))
+        st, by_plugin = components_by_plugin(sf)
         c.check(bool(by_plugin.get("python")) and bool(by_plugin.get("inference")),
                 "the core lists the components of both workers' queues (python, inference)", "GET /api/v1/components",
                 f"HTTP {st}: {by_plugin}")
@@ -886,6 +882,15 @@ def deploy(c: Ctx, manifest: str) -> str:
     return p.stdout
 
 
+def components_by_plugin(sf: StepFlow) -> tuple[int, dict[str, list[str]]]:
+    """The components the core routes to, by plugin (GET /api/v1/components)."""
+    st, body = sf.api("GET", "/components?includeSchemas=false")
+    by_plugin: dict[str, list[str]] = {}
+    for comp in body.get("components", []) if isinstance(body, dict) else []:
+        by_plugin.setdefault(comp.get("plugin", "?"), []).append(comp.get("componentId") or comp.get("component"))
+    return st, by_plugin
+
+
 def rolled(c: Ctx) -> tuple[bool, str]:
     k = c.kube
     for kind, name in (("deployment", SDK_DEPLOY), ("statefulset", INF_STS), ("statefulset", CORE_STS)):
@@ -978,6 +983,30 @@ def part_storage_local(c: Ctx) -> None:
     c.check(ok, "dist/dev.yaml applied again: every pod Ready with the core on a `local` volume", NS, detail)
     if not ok:
         return
+    # A core on an empty state store knows no component until a worker connects: StepFlow
+    # 0.13 then asks the queue for its components and waits 5 s for the answer, which the
+    # worker sends to the core pod's DNS name. Workers that stayed connected while the core
+    # was replaced may have cached that name's NXDOMAIN from while it was away (CoreDNS
+    # caches denials for its TTL: 30 s here, as with kubeadm) and miss that window; the
+    # core then answers "error routing component" until a worker connects again. Measured
+    # here, then the step docs/operating.md gives after a restore onto a new claim.
+    sf, pf = c.sf()
+    try:
+        t0, listed = time.time(), {}
+        while time.time() - t0 < 30:
+            _, listed = components_by_plugin(sf)
+            if listed.get("python") and listed.get("inference"):
+                break
+            time.sleep(1)
+        c.note(f"core on a new, empty claim, the workers kept: components known after {time.time() - t0:.0f} s: "
+               f"{ {p: len(v) for p, v in listed.items()} or 'none'}")
+    finally:
+        pf.stop()
+    for kind, name in (("deployment", SDK_DEPLOY), ("statefulset", INF_STS)):
+        k.run("rollout", "restart", f"{kind}/{name}", "-n", NS)
+    ok, detail = rolled(c)
+    c.check(ok, "the workers restarted (kubectl rollout restart), as after a restore onto a new claim: every pod Ready",
+            NS, detail)
     core_state(c, "local")
     info = c.state["claims"]["local"]
     mode = int(info["dir_mode"], 8)
@@ -1095,9 +1124,10 @@ def part_scale(c: Ctx) -> None:
             pods = {p["metadata"]["name"] for p in k.pods(NS, SEL["python-sdk"])}
             c.check(set(r["hosts"]) == pods and min(r["hosts"].values()) >= 0.2 * r["runs"] / replicas,
                     f"{replicas} replica(s): every replica took a share of the runs", SDK_DEPLOY, f"runs per pod {r['hosts']}")
+            lat = {q: "-" if r[f"latency_{q}"] is None else f"{r[f'latency_{q}']:.2f}" for q in ("p50", "p95")}
             c.note(f"{replicas} python-sdk replica(s), {per_replica * replicas} runs in flight "
                    f"(STEPFLOW_MAX_CONCURRENT {max_conc} per replica), {seconds:.0f} s: {r['rps']:.2f} runs/s, "
-                   f"latency p50 {r['latency_p50']:.2f} s p95 {r['latency_p95']:.2f} s; runs per pod {r['hosts']}; CPU (cores) {r['cpu']}, "
+                   f"latency p50 {lat['p50']} s p95 {lat['p95']} s; runs per pod {r['hosts']}; CPU (cores) {r['cpu']}, "
                    f"daemons {r['daemons_cpu']}; throttled s {r['throttled']}")
         ratio = results[3]["rps"] / results[1]["rps"] if results.get(1, {}).get("rps") else 0
         c.state["scale"] = {str(k2): v for k2, v in results.items()}
