@@ -20,14 +20,10 @@ USAGE
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-# shellcheck source=../lib/harness.sh
-. "$ROOT/verify/lib/harness.sh"
-# the registry at localhost:5000, BuildKit, the kit's images (registry.sh, buildkit.sh)
+# the harness, the registry at localhost:5000, BuildKit, the kit's images
 # shellcheck source=../lib/images.sh
 . "$ROOT/verify/lib/images.sh"
-harness_simple_args "$@"
-harness_init images
-[[ $(id -u) -eq 0 ]] || die "must run as root (runc, overlay mounts, a network namespace)"
+harness_init_root images "runc, overlay mounts, a network namespace" "$@"
 
 phase_start=$SECONDS
 phase() { # NAME: a timing note for the phase that just ended

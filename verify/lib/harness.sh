@@ -13,6 +13,9 @@
 #                             the options of a tier that takes no others: --keep (keep
 #                             WORK), -h/--help (the tier's usage function), anything else
 #                             a usage error (exit 2)
+#   harness_init_root TIER WHY ARG...
+#                             harness_simple_args ARG..., harness_init TIER, and an exit
+#                             unless run as root (WHY: what needs it)
 #   require_tools TOOL...     exit 2 naming the first tool not on PATH
 #   stop_pid PID              TERM, up to 10 s, then KILL
 #   free_port                 a free TCP port on 127.0.0.1
@@ -62,6 +65,13 @@ harness_simple_args() {
     esac
     shift
   done
+}
+harness_init_root() {
+  local tier=$1 why=$2
+  shift 2
+  harness_simple_args "$@"
+  harness_init "$tier"
+  [[ $(id -u) -eq 0 ]] || die "must run as root ($why)"
 }
 _harness_cleanup() {
   local rc=$? i

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# The kit's images in the tier registry at localhost:5000 (sourced after harness.sh; it
-# sources registry.sh and buildkit.sh; the registry must be running). Used by
-# verify/images/run.sh and by every tier that runs the images.
+# The kit's images in the tier registry at localhost:5000 (sourced; it sources harness.sh
+# when no tier library did, registry.sh and buildkit.sh; the registry must be running). Used
+# by verify/images/run.sh and by every tier that runs the images.
 #
 #   images_standins          builds the stand-in base images (verify/images/standins/) and
 #                            pushes them under the official names the Containerfiles use,
@@ -22,6 +22,10 @@
 #                            (needs buildkitd); prints the digest the registry serves
 #
 # The stand-ins and what they differ in: verify/images/README.md.
+if [[ -z ${HARNESS_DIR:-} ]]; then
+  # shellcheck source=harness.sh
+  . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/harness.sh"
+fi
 # shellcheck source=registry.sh
 . "$HARNESS_DIR/registry.sh"
 # shellcheck source=buildkit.sh

@@ -26,14 +26,10 @@ USAGE
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-# shellcheck source=../lib/harness.sh
-. "$ROOT/verify/lib/harness.sh"
-# the registry at localhost:5000, BuildKit, the kit's images (registry.sh, buildkit.sh)
+# the harness, the registry at localhost:5000, BuildKit, the kit's images
 # shellcheck source=../lib/images.sh
 . "$ROOT/verify/lib/images.sh"
-harness_simple_args "$@"
-harness_init release
-[[ $(id -u) -eq 0 ]] || die "must run as root (BuildKit's OCI worker)"
+harness_init_root release "BuildKit's OCI worker" "$@"
 
 check() { # OK(0|1) CHECK OBJECT MESSAGE
   python3 -c 'import json, sys
